@@ -1,0 +1,126 @@
+"""The CloudEvents 1.0 envelope and the registry of every event type.
+
+`parse_event(raw)` is the one way to turn wire data into a typed event; `EVENT_TYPES`
+maps each `type` to its payload model and topic family."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, create_model
+
+from contracts import alert, indicator, payment, performance, reference
+from contracts.base import Data
+from contracts.topics import Family
+from contracts.types import Identifier, RegionCode, fiscal_unit
+
+
+class Envelope(BaseModel):
+    """CloudEvents 1.0 attributes plus `region` (GB/T 2260 code of the fiscal unit)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: Identifier = Field(description="globally unique event id; the idempotency key")
+    source: str = Field(min_length=1, max_length=200, description="emitting system, e.g. /budget-execution/410324")
+    type: str
+    time: AwareDatetime
+    subject: str | None = Field(None, max_length=200)
+    region: RegionCode
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: Data
+
+    @property
+    def family(self) -> Family:
+        return EVENT_TYPES[self.type][1]
+
+    @property
+    def key(self) -> bytes:
+        return fiscal_unit(self.region).encode()
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+EVENT_TYPES: dict[str, tuple[type[Data], Family]] = {
+    "region.registered": (reference.RegionRegistered, Family.reference),
+    "fund.registered": (reference.FundRegistered, Family.reference),
+    "fund.linked": (reference.FundLinked, Family.reference),
+    "project.registered": (reference.ProjectRegistered, Family.reference),
+    "group.assigned": (reference.GroupAssigned, Family.reference),
+    "account.registered": (reference.AccountRegistered, Family.reference),
+    "household.registered": (reference.HouseholdMemberRegistered, Family.reference),
+    "external.recorded": (reference.ExternalRecorded, Family.reference),
+    "indicator.registered": (indicator.IndicatorRegistered, Family.indicator),
+    "indicator.issued": (indicator.IndicatorIssued, Family.indicator),
+    "indicator.allocated": (indicator.IndicatorAllocated, Family.indicator),
+    "indicator.corrected": (indicator.IndicatorCorrected, Family.indicator),
+    "payment.planned": (payment.PaymentPlanned, Family.payment),
+    "payment.made": (payment.PaymentMade, Family.payment),
+    "payment.returned": (payment.PaymentReturned, Family.payment),
+    "performance.targets_set": (performance.PerformanceTargetsSet, Family.performance),
+    "performance.progress_reported": (performance.PerformanceProgressReported, Family.performance),
+    "performance.self_evaluated": (performance.PerformanceSelfEvaluated, Family.performance),
+    "alert.transitioned": (alert.AlertTransitioned, Family.alert),
+    "notification.delivered": (alert.NotificationDelivered, Family.notification),
+}
+
+
+def _class_name(event_type: str) -> str:
+    return "".join(part.capitalize() for part in event_type.replace("_", ".").split(".")) + "Event"
+
+
+ENVELOPES: dict[str, type[Envelope]] = {
+    name: create_model(  # type: ignore[call-overload]
+        _class_name(name),
+        __base__=Envelope,
+        __doc__=model.__doc__,
+        type=(Literal[name], ...),
+        data=(model, ...),
+    )
+    for name, (model, _family) in EVENT_TYPES.items()
+}
+
+AnyEvent = Annotated[Union[tuple(ENVELOPES.values())], Field(discriminator="type")]  # type: ignore[valid-type]
+_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(AnyEvent)
+_BATCH_ADAPTER: TypeAdapter[list[Envelope]] = TypeAdapter(list[AnyEvent])
+
+
+def parse_event(raw: bytes | str | dict[str, Any], *, pii_key: bytes | None = None) -> Envelope:
+    """Validate one event. With `pii_key` (ingest only) clear citizen IDs and account numbers
+    are replaced by their keyed hash; without it they are refused."""
+    context = {"pii_key": pii_key}
+    if isinstance(raw, dict):
+        return _ADAPTER.validate_python(raw, context=context)
+    return _ADAPTER.validate_json(raw, context=context)
+
+
+def parse_batch(raw: list[dict[str, Any]], *, pii_key: bytes | None = None) -> list[Envelope]:
+    return _BATCH_ADAPTER.validate_python(raw, context={"pii_key": pii_key})
+
+
+def make_event(
+    event_type: str,
+    data: Data,
+    *,
+    id: str,
+    region: str,
+    time: dt.datetime,
+    source: str = "fundwatch",
+    subject: str | None = None,
+) -> Envelope:
+    """Build a typed envelope (producers inside the platform use this)."""
+    return ENVELOPES[event_type](id=id, source=source, type=event_type, time=time, subject=subject, region=region, data=data)
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema per event type plus `event` (any of them), for upstream teams."""
+    schemas = {name: env.model_json_schema() for name, env in ENVELOPES.items()}
+    schemas["event"] = _ADAPTER.json_schema()
+    return schemas
+
+
+def dumps_schema(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n"

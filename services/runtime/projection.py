@@ -1,0 +1,239 @@
+"""Exactly-once projection of Kafka topics into a SQL store (tracking records + outbox).
+
+A batch of records is applied, the next offset of each partition is stored, and whatever
+the projection wants to publish is written to an outbox table — all in one database
+transaction. On (re)assignment the consumer seeks to the stored offsets, so a crash at any
+point neither loses nor double-applies an event. The outbox relay publishes after commit
+and deletes what the broker acknowledged (at-least-once downstream; consumers dedupe by id).
+
+Each service passes its own tables (made with `tracking_table` / `outbox_table`), so every
+service still owns its schema."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from pydantic import ValidationError
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from contracts.envelope import Envelope, parse_event
+from services.runtime.kafka import make_consumer, send_dead_letter
+from services.runtime.settings import Settings
+from services.runtime.sql import upsert
+
+log = logging.getLogger(__name__)
+
+
+def tracking_table(metadata: MetaData, service: str) -> Table:
+    """Next offset to read per (topic, partition): the tracking record of the projection."""
+    return Table(
+        f"{service}_tracking",
+        metadata,
+        Column("topic", String(200), primary_key=True),
+        Column("partition", Integer, primary_key=True),
+        Column("next_offset", BigInteger, nullable=False),
+    )
+
+
+def outbox_table(metadata: MetaData, service: str) -> Table:
+    return Table(
+        f"{service}_outbox",
+        metadata,
+        Column("seq", Integer, primary_key=True, autoincrement=True),
+        Column("topic", String(200), nullable=False),
+        Column("key", LargeBinary, nullable=False),
+        Column("value", LargeBinary, nullable=False),
+    )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One decoded record handed to a projection."""
+
+    record: ConsumerRecord
+    event: Envelope
+
+
+Apply = Callable[[AsyncConnection, Sequence[Delivery]], Awaitable[list[Outgoing]]]
+
+
+class _SeekToStored(ConsumerRebalanceListener):
+    def __init__(self, projection: Projection) -> None:
+        self.projection = projection
+
+    async def on_partitions_revoked(self, revoked) -> None:  # noqa: D401 - aiokafka hook
+        return None
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        await self.projection.seek_to_stored(assigned)
+
+
+class Projection:
+    """Consume `topics` as `group_id` and apply each batch through `apply` exactly once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        *,
+        group_id: str,
+        topics: Sequence[str],
+        tracking: Table,
+        outbox: Table | None,
+        apply: Apply,
+        producer: AIOKafkaProducer,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.tracking = tracking
+        self.outbox = outbox
+        self.apply = apply
+        self.producer = producer
+        self.applied = 0
+        self.dead_lettered = 0
+        self.positions: dict[tuple[str, int], int] = {}
+        self._outbox_ready = asyncio.Event()
+        self.consumer = make_consumer(settings, group_id)
+
+    async def seek_to_stored(self, assigned) -> None:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(self.tracking))).all()
+        stored = {(r.topic, r.partition): r.next_offset for r in rows}
+        for tp in assigned:
+            offset = stored.get((tp.topic, tp.partition))
+            if offset is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.consumer.subscribe(self.topics, listener=_SeekToStored(self))
+        await self.consumer.start()
+        relay = asyncio.create_task(self._relay(stop)) if self.outbox is not None else None
+        try:
+            while not stop.is_set():
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_batch)
+                records = [r for msgs in batches.values() for r in msgs]
+                if records:
+                    await self._process(records)
+                    # Offsets live in the database; the broker copy is only for lag tooling.
+                    try:
+                        await self.consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in batches.items()})
+                    except Exception as exc:  # noqa: BLE001 - informational only
+                        log.debug("broker offset commit failed: %r", exc)
+        finally:
+            if relay:
+                relay.cancel()
+            await self.consumer.stop()
+
+    async def _process(self, records: list[ConsumerRecord]) -> None:
+        deliveries: list[Delivery] = []
+        for record in records:
+            try:
+                deliveries.append(Delivery(record, parse_event(record.value)))
+            except (ValidationError, ValueError) as exc:
+                await self._dead_letter(record, f"invalid event: {exc}")
+        try:
+            await self._commit(records, deliveries)
+        except Exception:  # noqa: BLE001 - isolate the poison record, keep the rest
+            log.exception("batch of %d failed; retrying one by one", len(records))
+            for record in records:
+                single = [d for d in deliveries if d.record is record]
+                for attempt in range(3):
+                    try:
+                        await self._commit([record], single)
+                        break
+                    except Exception as exc:  # noqa: BLE001
+                        if attempt == 2:
+                            await self._dead_letter(record, f"projection failed: {exc!r}")
+                            await self._commit([record], [])
+                        else:
+                            await asyncio.sleep(0.5 * (attempt + 1))
+
+    async def _commit(self, records: Sequence[ConsumerRecord], deliveries: Sequence[Delivery]) -> None:
+        next_offsets: dict[tuple[str, int], int] = {}
+        for r in records:
+            next_offsets[(r.topic, r.partition)] = max(next_offsets.get((r.topic, r.partition), 0), r.offset + 1)
+        async with self.engine.begin() as conn:
+            outgoing = await self.apply(conn, deliveries) if deliveries else []
+            for (topic, partition), offset in next_offsets.items():
+                await conn.execute(
+                    upsert(conn, self.tracking, {"topic": topic, "partition": partition, "next_offset": offset},
+                           keys=("topic", "partition"), update={"next_offset": offset})
+                )
+            if outgoing and self.outbox is not None:
+                await conn.execute(
+                    self.outbox.insert(), [{"topic": o.topic, "key": o.key, "value": o.value} for o in outgoing]
+                )
+        self.positions.update(next_offsets)
+        self.applied += len(deliveries)
+        if outgoing:
+            self._outbox_ready.set()
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        self.dead_lettered += 1
+        await send_dead_letter(
+            self.producer, self.settings, source_topic=record.topic, partition=record.partition,
+            offset=record.offset, value=record.value, reason=reason,
+        )
+
+    async def _relay(self, stop: asyncio.Event) -> None:
+        assert self.outbox is not None
+        while not stop.is_set():
+            try:
+                moved = await relay_outbox(self.engine, self.outbox, self.producer)
+            except Exception:  # noqa: BLE001 - broker or DB hiccup: try again shortly
+                log.exception("outbox relay failed")
+                moved = 0
+            if not moved:
+                self._outbox_ready.clear()
+                try:
+                    await asyncio.wait_for(self._outbox_ready.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+
+
+async def relay_outbox(engine: AsyncEngine, outbox: Table, producer: AIOKafkaProducer, limit: int = 2000) -> int:
+    """Publish the oldest outbox rows, then delete what the broker acknowledged."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(outbox).order_by(outbox.c.seq).limit(limit))).all()
+    if not rows:
+        return 0
+    futures = [await producer.send(r.topic, r.value, key=r.key) for r in rows]
+    await asyncio.gather(*futures)
+    async with engine.begin() as conn:
+        await conn.execute(delete(outbox).where(outbox.c.seq <= rows[-1].seq))
+    return len(rows)
+
+
+async def lag(projection: Projection) -> dict[str, int]:
+    """Records between the stored position and the end of each assigned partition."""
+    assignment = list(projection.consumer.assignment())
+    if not assignment:
+        return {}
+    ends = await projection.consumer.end_offsets(assignment)
+    out: dict[str, int] = {}
+    for tp in assignment:
+        pos = projection.positions.get((tp.topic, tp.partition))
+        if pos is None:
+            pos = await projection.consumer.position(tp) if tp in ends else 0
+        out[f"{tp.topic}[{tp.partition}]"] = max(0, ends[tp] - pos)
+    return out
+
+
+__all__ = ["Delivery", "Outgoing", "Projection", "TopicPartition", "lag", "outbox_table", "relay_outbox", "tracking_table"]
