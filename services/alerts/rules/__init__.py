@@ -1,0 +1,1 @@
+"""Rules: plain functions over (event facts, state) → findings. No I/O."""

@@ -1,0 +1,1 @@
+"""notify: routes alert transitions to their responsible group (谁主管、谁负责) and delivers them."""

@@ -1,0 +1,49 @@
+"""`fundwatch serve notify`: the API, the projection of the reference and alert topics, and
+the webhook delivery worker, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from contracts.topics import Family
+from services.notify import store
+from services.notify.api import create_app
+from services.notify.delivery import DeliveryWorker
+from services.notify.handlers import make_apply
+from services.runtime.db import make_engine, migrate_async
+from services.runtime.kafka import ensure_topics, make_producer, wait_for_broker
+from services.runtime.projection import Projection
+from services.runtime.service import serve
+from services.runtime.settings import Settings
+
+TOPICS = (Family.reference, Family.alert, Family.notification, Family.deadletter)
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or `stop`, for tests that run the service in-process)."""
+    # httpx logs every request URL at INFO, and webhook URLs may carry a token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    await migrate_async(settings.database_url, "notify")
+    await wait_for_broker(settings.kafka_bootstrap)
+    await ensure_topics(settings, TOPICS)
+    async with contextlib.AsyncExitStack() as cleanup:
+        engine = make_engine(settings.database_url)
+        cleanup.push_async_callback(engine.dispose)
+        producer = make_producer(settings)
+        await producer.start()
+        cleanup.push_async_callback(producer.stop)
+        projection = Projection(
+            settings, engine, group_id=f"{settings.topic_prefix}.notify",
+            topics=[settings.topic(Family.reference), settings.topic(Family.alert)],
+            tracking=store.tracking, outbox=store.outbox, apply=make_apply(settings), producer=producer,
+        )
+        worker = DeliveryWorker(settings, engine)
+        await serve(create_app(engine, projection), settings.host, settings.notify_port,
+                    [projection.run, worker.run], stop)
+
+
+def main(settings: Settings) -> int:
+    asyncio.run(run(settings))
+    return 0

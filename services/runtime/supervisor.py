@@ -1,0 +1,184 @@
+"""`fundwatch up`: the whole platform on one machine with nothing but Python.
+
+Starts the embedded broker, migrates the store, creates the topics, runs the four services
+as separate processes, loads the demo data through ingest, prints where to look and a
+summary, and on Ctrl-C stops everything (SIGTERM, then SIGKILL after a grace period — a
+faust worker stuck in a group join may ignore SIGTERM)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from services.runtime.broker import EmbeddedBroker
+from services.runtime.db import migrate
+from services.runtime.kafka import ensure_topics
+from services.runtime.settings import Settings
+
+SERVICES = ("ingest", "ledger", "alerts", "notify")
+VAR = Path("var")
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self.children: list[Child] = []
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for name, value in self.settings.model_dump().items():
+            if value is None:
+                continue
+            if hasattr(value, "get_secret_value"):
+                value = value.get_secret_value()
+            env[f"FUNDWATCH_{name.upper()}"] = json.dumps(value) if isinstance(value, dict) else str(value)
+        return env
+
+    def start(self, name: str) -> Child:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.runtime.cli", "serve", name],
+            env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        child = Child(name, process)
+        self.children.append(child)
+        return child
+
+    def wait_healthy(self, timeout_s: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        waiting = {c.name for c in self.children}
+        while waiting and time.monotonic() < deadline:
+            for child in self.children:
+                if child.process.poll() is not None:
+                    raise RuntimeError(f"{child.name} exited with {child.process.returncode}; "
+                                       f"see {self.log_dir / (child.name + '.log')}")
+            for name in list(waiting):
+                try:
+                    if httpx.get(f"{self.settings.url(name)}/healthz", timeout=1).status_code == 200:
+                        waiting.discard(name)
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.3)
+        if waiting:
+            raise TimeoutError(f"not healthy after {timeout_s}s: {', '.join(sorted(waiting))}")
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        for child in self.children:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for child in self.children:
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        self.children.clear()
+
+
+def _wait_ledger_caught_up(settings: Settings, expected: int, timeout_s: float = 300) -> int:
+    deadline = time.monotonic() + timeout_s
+    applied = 0
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{settings.url('ledger')}/v1/status", timeout=5).json()
+        applied = status["events_applied"]
+        if applied >= expected and not any(status["lag"].values()):
+            return applied
+        time.sleep(0.5)
+    return applied
+
+
+def summary(settings: Settings) -> dict:
+    get = lambda svc, path: httpx.get(f"{settings.url(svc)}{path}", timeout=10).json()  # noqa: E731
+    return {
+        "ingest": get("ingest", "/v1/status"),
+        "ledger": get("ledger", "/v1/overview"),
+        "ledger_status": get("ledger", "/v1/status"),
+        "notify": get("notify", "/v1/status"),
+    }
+
+
+def print_summary(settings: Settings, data: dict, elapsed: float) -> None:
+    ingest, overview, notify = data["ingest"], data["ledger"], data["notify"]
+    by_level = notify.get("by_level", {})
+    print("\n" + "=" * 72)
+    print(f" fundwatch is up ({elapsed:.1f} s)   财政扶贫资金动态监控平台")
+    print("=" * 72)
+    for name in SERVICES:
+        docs = "/docs" if name != "alerts" else "/v1/status"
+        print(f"  {name:<7} {settings.url(name)}{docs}")
+    print(f"  broker  {settings.kafka_bootstrap} (embedded Tansu, memory only)")
+    print(f"  store   {settings.database_url}")
+    print("-" * 72)
+    print(f"  events ingested      {ingest['accepted_total']}")
+    print(f"  ledger applied       {data['ledger_status']['events_applied']}")
+    print(f"  received (yuan)      {overview['received']}")
+    print(f"  allocated (yuan)     {overview['allocated']}")
+    print(f"  paid (yuan)          {overview['paid']}   progress {float(overview['progress']):.1%}")
+    print(f"  alerts by level      " + (", ".join(f"{k}: {v}" for k, v in sorted(by_level.items())) or "none yet"))
+    print("-" * 72)
+    print("  Ctrl-C stops everything.")
+    sys.stdout.flush()
+
+
+def up(database_url: str | None = None, size: int = 2000, demo: bool = True, keep: bool = False) -> int:
+    started = time.monotonic()
+    base = Settings()
+    if not database_url and not keep and VAR.exists():
+        shutil.rmtree(VAR)  # the broker keeps nothing across runs, so neither does the embedded store
+    VAR.mkdir(exist_ok=True)
+    broker = EmbeddedBroker(int(base.kafka_bootstrap.rsplit(":", 1)[1]), log_path=VAR / "broker.log")
+    settings = base.model_copy(update={"database_url": database_url or base.database_url})
+    print(f"starting embedded broker on {broker.bootstrap} …", flush=True)
+    broker.start()
+    supervisor = Supervisor(settings, VAR)
+    try:
+        asyncio.run(ensure_topics(settings))
+        for service in ("ledger", "notify"):
+            migrate(settings.database_url, service)
+        for service in SERVICES:
+            supervisor.start(service)
+        print("starting ingest, ledger, alerts, notify …", flush=True)
+        supervisor.wait_healthy()
+        if demo:
+            from services import demo as demo_data
+
+            print(f"loading demo data (size {size}) through ingest …", flush=True)
+            sent = demo_data.send(demo_data.iter_events(size=size), settings.url("ingest"))
+            ledger_events = sum(1 for e in demo_data.iter_events(size=size)
+                                if e["type"].split(".")[0] in ("indicator", "payment"))
+            _wait_ledger_caught_up(settings, ledger_events)
+            time.sleep(CATCH_UP_S)
+            print(f"sent {sent} events", flush=True)
+        print_summary(settings, summary(settings), time.monotonic() - started)
+        while all(c.process.poll() is None for c in supervisor.children):
+            time.sleep(1)
+        dead = [c.name for c in supervisor.children if c.process.poll() is not None]
+        print(f"service(s) exited: {', '.join(dead)}; stopping", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping …", flush=True)
+        return 0
+    finally:
+        supervisor.stop()
+        broker.stop()
+
+
+CATCH_UP_S = 8.0  # lets the alerts grace period and notify delivery settle before the summary
