@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
-from contracts import alert, indicator, payment, performance, reference
+from contracts import alert, control, indicator, ledger, payment, performance, reference
 from contracts.base import Data
 from contracts.topics import Family
 from contracts.types import Identifier, RegionCode, fiscal_unit
@@ -57,13 +57,20 @@ EVENT_TYPES: dict[str, tuple[type[Data], Family]] = {
     "indicator.issued": (indicator.IndicatorIssued, Family.indicator),
     "indicator.allocated": (indicator.IndicatorAllocated, Family.indicator),
     "indicator.corrected": (indicator.IndicatorCorrected, Family.indicator),
+    "indicator.compiled": (indicator.IndicatorCompiled, Family.indicator),
     "payment.planned": (payment.PaymentPlanned, Family.payment),
     "payment.made": (payment.PaymentMade, Family.payment),
     "payment.returned": (payment.PaymentReturned, Family.payment),
     "performance.targets_set": (performance.PerformanceTargetsSet, Family.performance),
     "performance.progress_reported": (performance.PerformanceProgressReported, Family.performance),
     "performance.self_evaluated": (performance.PerformanceSelfEvaluated, Family.performance),
+    "ledger.posting_applied": (ledger.PostingApplied, Family.ledger),
+    "ledger.interlock_checked": (ledger.InterlockChecked, Family.ledger),
+    "ledger.balance_exceeded": (ledger.BalanceExceeded, Family.ledger),
+    "ledger.fund_link_conflict": (ledger.FundLinkConflict, Family.ledger),
     "alert.transitioned": (alert.AlertTransitioned, Family.alert),
+    "alert.disposition_filed": (control.DispositionFiled, Family.alert_command),
+    "rule.configured": (control.RuleConfigured, Family.rule_config),
     "notification.delivered": (alert.NotificationDelivered, Family.notification),
 }
 

@@ -111,3 +111,13 @@ class IndicatorCorrected(Data):
     corrected_amount: Money | None = None
     reason: str = Field(min_length=1, max_length=300)
     corrected_on: dt.date
+
+
+class IndicatorCompiled(Data):
+    """An advance-issued indicator (提前下达) compiled into the budget of its year (编入预算):
+    its amount moves from total indicator (1001) into pending allocation (5001)."""
+
+    indicator_id: Identifier
+    amount: Money
+    budget_year: BudgetYear
+    compiled_on: dt.date

@@ -15,6 +15,8 @@ class Family(StrEnum):
     ledger = "ledger"
     alert = "alert"
     notification = "notification"
+    alert_command = "alert-command"
+    rule_config = "rule-config"
     deadletter = "deadletter"
 
 
@@ -42,6 +44,8 @@ TOPICS: dict[Family, TopicSpec] = {
         TopicSpec(Family.ledger, 6, _FISCAL_UNIT_KEY, "what the ledger applied (derived stream)"),
         TopicSpec(Family.alert, 6, _FISCAL_UNIT_KEY, "alert life-cycle transitions"),
         TopicSpec(Family.notification, 3, _FISCAL_UNIT_KEY, "notification delivery outcomes"),
+        TopicSpec(Family.alert_command, 6, _FISCAL_UNIT_KEY, "dispositions (处理单) for the alert state machine"),
+        TopicSpec(Family.rule_config, 1, "rule_id/budget_year", "rule configuration per budget year", compacted=True),
         TopicSpec(Family.deadletter, 1, "source topic", "poison messages with the reason they were refused"),
     )
 }

@@ -27,6 +27,7 @@ from contracts.envelope import Envelope
 from contracts.indicator import (
     AllocationKind,
     IndicatorAllocated,
+    IndicatorCompiled,
     IndicatorIssued,
     IndicatorRegistered,
 )
@@ -124,6 +125,8 @@ def postings_for(event: Envelope) -> list[Posting]:
             if not data.advance_issue:
                 lines += _move(PENDING, TOTAL, fen)
             return one(data.indicator_id, lines)
+        case IndicatorCompiled():
+            return one(data.indicator_id, _move(PENDING, TOTAL, to_fen(data.amount)))
         case IndicatorIssued():
             return one(data.from_indicator_id, _move(LOWER_TRANSFER, PENDING, to_fen(data.amount)))
         case IndicatorAllocated():

@@ -117,7 +117,7 @@ def summary(settings: Settings) -> dict:
 
 def print_summary(settings: Settings, data: dict, elapsed: float) -> None:
     ingest, overview, notify = data["ingest"], data["ledger"], data["notify"]
-    by_level = notify.get("by_level", {})
+    by_level = notify.get("inbox_by_level", {})
     print("\n" + "=" * 72)
     print(f" fundwatch is up ({elapsed:.1f} s)   财政扶贫资金动态监控平台")
     print("=" * 72)

@@ -33,6 +33,13 @@ def test_advance_issue_stays_in_total_until_compiled():
         ("410324", "I1", "1001"): 10000, ("410324", "I1", "4001"): -10000}
 
 
+def test_compiling_an_advance_issue_makes_it_pending():
+    compiled = f.event("indicator.compiled", {"indicator_id": "I1", "amount": "100.00", "budget_year": 2027,
+                                              "compiled_on": "2027-01-05"})
+    assert balances_after(f.registered("I1", "100.00", advance_issue=True), compiled) == {
+        ("410324", "I1", "4001"): -10000, ("410324", "I1", "5001"): 10000}
+
+
 def test_issue_receive_allocate_pay_chain():
     b = balances_after(
         f.registered("C1", "1000.00", region="000000"),

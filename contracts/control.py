@@ -1,0 +1,69 @@
+"""Commands and configuration for the alerts service: dispositions (处理单) posted by the
+responsible group, and per-budget-year rule configuration set by the upper bureau."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, model_validator
+
+from contracts.alert import AlertLevel
+from contracts.base import Data
+from contracts.types import Identifier
+
+
+class DispositionAction(StrEnum):
+    verify_normal = "verify_normal"  # yellow → green
+    verify_violation = "verify_violation"  # yellow → red
+    rectify = "rectify"  # red → green
+
+
+class VerificationMethod(StrEnum):
+    phone = "phone"  # 电话核实
+    documents = "documents"  # 调阅材料
+    interview = "interview"  # 约谈
+    visit = "visit"  # 走访
+
+
+class CorrectiveAction(StrEnum):
+    recover = "recover"  # 收回资金
+    suspend = "suspend"  # 暂缓拨付
+    notice = "notice"  # 通报
+    referral = "referral"  # 移交相关部门
+
+
+class DispositionFiled(Data):
+    """A disposition form (处理单) for one alert; the alerts state machine decides if it applies."""
+
+    disposition_id: Identifier
+    alert_id: Identifier
+    action: DispositionAction
+    actor: str = Field(min_length=1, max_length=60)
+    group_code: str = Field(min_length=1, max_length=40)
+    method: VerificationMethod | None = None
+    corrective_actions: list[CorrectiveAction] = Field(default_factory=list)
+    findings: str = Field(min_length=1, max_length=2000)
+    attachments: list[str] = Field(default_factory=list, max_length=20, description="references to stored files")
+
+    @model_validator(mode="after")
+    def _complete(self) -> DispositionFiled:
+        if self.action != DispositionAction.rectify and self.method is None:
+            raise ValueError("a verification names its method (phone/documents/interview/visit)")
+        if self.action == DispositionAction.rectify and not self.corrective_actions:
+            raise ValueError("a rectification names at least one corrective action")
+        return self
+
+
+class RuleConfigured(Data):
+    """Configuration of one rule for one budget year (art. 18: levels set by the upper bureau)."""
+
+    rule_id: str = Field(pattern=r"^[A-Z]+-\d{2}$")
+    budget_year: int = Field(ge=2000, le=2100)
+    enabled: bool = True
+    shadow: bool = Field(False, description="evaluate and record, but do not notify")
+    level: AlertLevel | None = None
+    escalate_to: AlertLevel | None = Field(None, description="bell rules: level when the deadline passes")
+    lead_time_days: int | None = Field(None, ge=0, le=365, description="bell raised this many working days ahead")
+    params: dict[str, str | int | bool] = Field(default_factory=dict, description="thresholds; decimals as strings")
+    checkpoints: list[str] = Field(default_factory=list, description="MM-DD dates of progress checkpoints")
+    set_by: str = Field("system", max_length=60)

@@ -1,0 +1,86 @@
+"""The ledger's derived stream: what it applied, published after commit so that alert rules
+never re-implement balance logic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import Field
+
+from contracts.base import Data
+from contracts.types import FundCode, Identifier, Money, ProjectCode, RegionCode
+
+
+class Move(Data):
+    """One balanced debit/credit pair of a posting."""
+
+    debit: str = Field(pattern=r"^\d{4,6}$")
+    credit: str = Field(pattern=r"^\d{4,6}$")
+    amount: Money
+    project_code: ProjectCode | None = None
+
+
+class PostingApplied(Data):
+    """One posting the ledger committed, with the indicator's balances after it."""
+
+    posting_id: str = Field(max_length=120)
+    source_event_id: Identifier
+    source_event_type: str = Field(max_length=60)
+    indicator_id: Identifier
+    fund_code: FundCode | None = None
+    budget_year: int | None = None
+    booked_on: dt.date
+    red_ink: bool = False
+    reverses_event_id: Identifier | None = None
+    moves: list[Move] = Field(min_length=1)
+    balances: dict[str, Money] = Field(description="account → balance on its natural side, after the posting")
+
+
+class InterlockState(StrEnum):
+    in_transit = "in_transit"  # issued, nothing received yet
+    matched = "matched"
+    mismatch = "mismatch"  # received ≠ issued (IND-02)
+
+
+class InterlockChecked(Data):
+    """Interlock (咬合) of one upper transfer: issued by the upper level vs received below."""
+
+    transfer_indicator_id: Identifier
+    issuer_region: RegionCode | None = None
+    receiver_region: RegionCode
+    fund_code: FundCode | None = None
+    issued: Money
+    received: Money
+    in_transit: Money
+    state: InterlockState
+    receipt_indicator_ids: list[Identifier] = Field(default_factory=list)
+    issued_on: dt.date | None = None
+    first_received_on: dt.date | None = None
+
+
+class OverdrawKind(StrEnum):
+    allocation_beyond_pending = "allocation_beyond_pending"  # ALC-02
+    payment_beyond_balance = "payment_beyond_balance"  # USE-01
+
+
+class BalanceExceeded(Data):
+    """An allocation or payment larger than what the indicator had available. The ledger still
+    records it (the monitor mirrors upstream facts) and says so here."""
+
+    kind: OverdrawKind
+    source_event_id: Identifier
+    indicator_id: Identifier
+    fund_code: FundCode | None = None
+    amount: Money
+    available: Money
+    payment_id: Identifier | None = None
+    allocation_id: Identifier | None = None
+
+
+class FundLinkConflict(Data):
+    """A local fund linked to more than one upper fund (指定关联 allows exactly one: IND-07)."""
+
+    fund_code: FundCode
+    upper_fund_codes: list[FundCode] = Field(min_length=2)
+    source_event_id: Identifier
