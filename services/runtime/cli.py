@@ -101,6 +101,17 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return export.main()
 
 
+def _cmd_token(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from services.runtime.auth import issue_token
+
+    token = issue_token(get_settings(), args.user, args.region, tuple(args.group or ()),
+                        ttl=dt.timedelta(hours=args.hours))
+    print(token)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fundwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="directory for events.jsonl, ground_truth.json, summary.json")
     p.add_argument("--send", metavar="INGEST_URL", help="POST the events to ingest")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("token", help="issue an API token for a user of a region (three-tier scope)")
+    p.add_argument("--region", required=True, help="region code the user belongs to, e.g. 410324")
+    p.add_argument("--user", default="operator")
+    p.add_argument("--group", action="append", help="responsible group the user acts for (repeatable)")
+    p.add_argument("--hours", type=float, default=12)
+    p.set_defaults(func=_cmd_token)
 
     p = sub.add_parser("schemas", help="export contract JSON Schemas")
     p.add_argument("--check", action="store_true", help="fail when the exported files are stale")

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.topics import TOPICS, Family
 
 EMBEDDED_PII_KEY = "embedded-demo-key-not-for-production"
+EMBEDDED_AUTH_SECRET = "embedded-auth-secret-not-for-production"
 
 
 class Settings(BaseSettings):
@@ -21,6 +22,7 @@ class Settings(BaseSettings):
     topic_prefix: str = "fundwatch"
     database_url: str = "sqlite+aiosqlite:///var/fundwatch.db"
     pii_key: SecretStr = SecretStr(EMBEDDED_PII_KEY)
+    auth_secret: SecretStr = SecretStr(EMBEDDED_AUTH_SECRET)
 
     host: str = "127.0.0.1"
     ingest_port: int = 8000
@@ -46,6 +48,8 @@ class Settings(BaseSettings):
             raise ValueError("FUNDWATCH_PII_KEY must be set to a real secret in production mode")
         if self.mode == "production" and len(self.pii_key.get_secret_value()) < 16:
             raise ValueError("FUNDWATCH_PII_KEY must be at least 16 characters")
+        if self.mode == "production" and self.auth_secret.get_secret_value() in (EMBEDDED_AUTH_SECRET, ""):
+            raise ValueError("FUNDWATCH_AUTH_SECRET must be set to a real secret in production mode")
         return self
 
     def topic(self, family: Family) -> str:

@@ -97,7 +97,7 @@ def _wait_ledger_caught_up(settings: Settings, expected: int, timeout_s: float =
     deadline = time.monotonic() + timeout_s
     applied = 0
     while time.monotonic() < deadline:
-        status = httpx.get(f"{settings.url('ledger')}/v1/status", timeout=5).json()
+        status = httpx.get(f"{settings.url('ledger')}/v1/status", headers=central_headers(settings), timeout=5).json()
         applied = status["events_applied"]
         if applied >= expected and not any(status["lag"].values()):
             return applied
@@ -105,8 +105,16 @@ def _wait_ledger_caught_up(settings: Settings, expected: int, timeout_s: float =
     return applied
 
 
+def central_headers(settings: Settings) -> dict[str, str]:
+    """Authorization of a Ministry-level (000000) principal, which sees every region."""
+    from services.runtime.auth import issue_token
+
+    return {"Authorization": f"Bearer {issue_token(settings, 'supervisor', '000000')}"}
+
+
 def summary(settings: Settings) -> dict:
-    get = lambda svc, path: httpx.get(f"{settings.url(svc)}{path}", timeout=10).json()  # noqa: E731
+    headers = central_headers(settings)
+    get = lambda svc, path: httpx.get(f"{settings.url(svc)}{path}", headers=headers, timeout=10).json()  # noqa: E731
     return {
         "ingest": get("ingest", "/v1/status"),
         "ledger": get("ledger", "/v1/overview"),
@@ -126,6 +134,7 @@ def print_summary(settings: Settings, data: dict, elapsed: float) -> None:
         print(f"  {name:<7} {settings.url(name)}{docs}")
     print(f"  broker  {settings.kafka_bootstrap} (embedded Tansu, memory only)")
     print(f"  store   {settings.database_url}")
+    print(f"  token   (Ministry scope, 12 h) {central_headers(settings)['Authorization']}")
     print("-" * 72)
     print(f"  events ingested      {ingest['accepted_total']}")
     print(f"  ledger applied       {data['ledger_status']['events_applied']}")
