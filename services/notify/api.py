@@ -10,7 +10,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.alert import AlertLevel, DeliveryChannel
@@ -70,8 +70,8 @@ class DeliveryPage(BaseModel):
 
 
 class Status(BaseModel):
-    events_applied: int
-    dead_lettered: int
+    events_applied: int = Field(description="events this process applied since it started")
+    dead_lettered: int = Field(description="events this process sent to the dead-letter topic")
     pending_deliveries: int
     deliveries_by_status: dict[str, int]
     inbox_by_level: dict[str, int]

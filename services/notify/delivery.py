@@ -9,6 +9,8 @@ then publishes the event on the notification topic."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncio
 import datetime as dt
 import logging
@@ -42,20 +44,25 @@ def delivery_header(row: dict[str, Any]) -> str:
 
 
 class DeliveryWorker:
-    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+    def __init__(self, settings: Settings, engine: AsyncEngine,
+                 on_outcome: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.engine = engine
+        self.on_outcome = on_outcome or (lambda: None)
 
     async def run(self, stop: asyncio.Event) -> None:
         async with httpx.AsyncClient(timeout=self.settings.notify_timeout_s, follow_redirects=False) as client:
             while not stop.is_set():
                 try:
                     due = await store.due_deliveries(self.engine, store.utcnow(), BATCH)
-                    await asyncio.gather(*(self.attempt(client, row) for row in due))
                 except Exception:  # noqa: BLE001 - DB hiccup: keep the loop alive
-                    log.exception("delivery round failed")
+                    log.exception("cannot read due deliveries")
                     due = []
-                if not due:
+                outcomes = await asyncio.gather(*(self.attempt(client, row) for row in due), return_exceptions=True)
+                errors = [(row, o) for row, o in zip(due, outcomes, strict=True) if isinstance(o, Exception)]
+                for row, error in errors:  # the row is retried when its lease runs out
+                    log.error("delivery %s: %r", delivery_header(row), error)
+                if not due or errors:
                     try:
                         await asyncio.wait_for(stop.wait(), timeout=IDLE_POLL_S)
                     except TimeoutError:
@@ -82,6 +89,8 @@ class DeliveryWorker:
                 event = outcome_event(row, status=status, attempts=attempts, error=error)
                 await store.add_outgoing(conn, topic=self.settings.topic(Family.notification),
                                          key=event.key, value=event.to_json())
+        if recorded and status != store.PENDING:
+            self.on_outcome()  # the relay publishes the outcome event now rather than at its next poll
         log.info("delivery %s attempt %d: %s%s", delivery_header(row), attempts, status,
                  f" ({error})" if error else "")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 from contracts.topics import Family
 from services.notify import store
@@ -23,8 +22,6 @@ TOPICS = (Family.reference, Family.alert, Family.notification, Family.deadletter
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or `stop`, for tests that run the service in-process)."""
-    # httpx logs every request URL at INFO, and webhook URLs may carry a token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     await migrate_async(settings.database_url, "notify")
     await wait_for_broker(settings.kafka_bootstrap)
     await ensure_topics(settings, TOPICS)
@@ -39,7 +36,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             topics=[settings.topic(Family.reference), settings.topic(Family.alert)],
             tracking=store.tracking, outbox=store.outbox, apply=make_apply(settings), producer=producer,
         )
-        worker = DeliveryWorker(settings, engine)
+        worker = DeliveryWorker(settings, engine, on_outcome=projection.wake_relay)
         await serve(create_app(engine, projection), settings.host, settings.notify_port,
                     [projection.run, worker.run], stop)
 

@@ -105,7 +105,8 @@ async def replace_routes(
     conn: AsyncConnection, *, scope: str, group_code: str, group_name: str, fund_codes: Sequence[str]
 ) -> None:
     """A `group.assigned` event: the group's routes within `scope` become exactly these."""
-    await conn.execute(delete(group_routes).where(group_routes.c.scope == scope, group_routes.c.group_code == group_code))
+    c = group_routes.c
+    await conn.execute(delete(group_routes).where(c.scope == scope, c.group_code == group_code))
     rows = [{"scope": scope, "fund_code": f, "group_code": group_code, "group_name": group_name}
             for f in (fund_codes or [None])]
     await conn.execute(group_routes.insert(), rows)
@@ -175,11 +176,9 @@ async def record_attempt(
     return result.rowcount == 1
 
 
-async def next_due_at(engine: AsyncEngine) -> dt.datetime | None:
-    async with engine.connect() as conn:
-        return (await conn.execute(
-            select(func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == PENDING)
-        )).scalar()
+async def add_outgoing(conn: AsyncConnection, *, topic: str, key: bytes, value: bytes) -> None:
+    """An event for the Projection's outbox relay, committed with the caller's transaction."""
+    await conn.execute(outbox.insert(), [{"topic": topic, "key": key, "value": value}])
 
 
 # ---------------------------------------------------------------- queries (API side)
@@ -237,8 +236,3 @@ async def counts(engine: AsyncEngine) -> dict[str, dict[str, int]]:
         levels = await conn.execute(select(inbox.c.level, func.count()).group_by(inbox.c.level))
         statuses = await conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status))
         return {"by_level": {k: n for k, n in levels.all()}, "deliveries": {k: n for k, n in statuses.all()}}
-
-
-async def add_outgoing(conn: AsyncConnection, *, topic: str, key: bytes, value: bytes) -> None:
-    """An event for the Projection's outbox relay, committed with the caller's transaction."""
-    await conn.execute(outbox.insert(), [{"topic": topic, "key": key, "value": value}])

@@ -110,6 +110,10 @@ class Projection:
         self._outbox_ready = asyncio.Event()
         self.consumer = make_consumer(settings, group_id)
 
+    def wake_relay(self) -> None:
+        """Publish outbox rows now (for writers outside `apply`, e.g. a delivery worker)."""
+        self._outbox_ready.set()
+
     async def seek_to_stored(self, assigned) -> None:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(self.tracking))).all()
@@ -183,7 +187,7 @@ class Projection:
         self.positions.update(next_offsets)
         self.applied += len(deliveries)
         if outgoing:
-            self._outbox_ready.set()
+            self.wake_relay()
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         self.dead_lettered += 1

@@ -27,6 +27,7 @@ def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # request URLs may carry webhook tokens
 
 
 async def serve(app: FastAPI | None, host: str, port: int, loops: list[Loop], stop: asyncio.Event | None = None) -> None:

@@ -1,113 +1,23 @@
-"""Event builders and a real HTTP webhook receiver for the notify tests."""
+"""Fixtures of the notify tests."""
 
 from __future__ import annotations
 
-import datetime as dt
-import threading
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from contracts.alert import AlertLevel, AlertTransitioned, AlertTransitionKind
-from contracts.envelope import Envelope, make_event
-from contracts.reference import GroupAssigned
-
-NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
-
-
-def alert_event(region: str = "410324", *, fund_code: str | None = "F-AGRI", group_code: str | None = None,
-                level: AlertLevel = AlertLevel.yellow, rule_id: str = "USE-05", alert_id: str | None = None,
-                shadow: bool = False) -> Envelope:
-    alert_id = alert_id or f"alert-{uuid.uuid4().hex[:12]}"
-    data = AlertTransitioned(
-        alert_id=alert_id, transition_id=f"{alert_id}-1", transition=AlertTransitionKind.raised,
-        rule_id=rule_id, category="fund usage", title_zh="重复支付", title_en="Duplicate payment",
-        subject="payment:P-0001", level=level, fund_code=fund_code, group_code=group_code, at=NOW, shadow=shadow,
-    )
-    return make_event("alert.transitioned", data, id=f"evt-{uuid.uuid4().hex}", region=region, time=NOW,
-                      source="/fundwatch/alerts", subject=alert_id)
-
-
-def group_event(scope_region: str, group_code: str, group_name: str, fund_codes: list[str] | None = None) -> Envelope:
-    data = GroupAssigned(group_code=group_code, group_name=group_name, fund_codes=fund_codes or [])
-    return make_event("group.assigned", data, id=f"evt-{uuid.uuid4().hex}", region=scope_region, time=NOW,
-                      source="/registry/groups")
-
-
-@dataclass
-class Received:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """A real webhook endpoint: answers 500 to the first `fail_first` POSTs (all when None)."""
-
-    fail_first: int | None
-    requests: list[Received] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook?token=secret"
-
-    @property
-    def accepted(self) -> list[Received]:
-        with self.lock:
-            return [r for r in self.requests if r.status == 200]
-
-    def answer(self, headers: dict[str, str], body: bytes) -> int:
-        with self.lock:
-            failing = self.fail_first is None or len(self.requests) < self.fail_first
-            status = 500 if failing else 200
-            self.requests.append(Received(status, headers, body))
-            return status
+from tests.notify.builders import Receiver
 
 
 @pytest.fixture
-def receiver_factory() -> Iterator:
+def receiver_factory() -> Iterator[Callable[[int | None], Receiver]]:
+    """Start real webhook receivers (see `Receiver`); all are closed after the test."""
     started: list[Receiver] = []
 
     def start(fail_first: int | None) -> Receiver:
-        receiver = Receiver(fail_first)
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                status = receiver.answer({k.lower(): v for k, v in self.headers.items()}, body)
-                self.send_response(status)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok" if status == 200 else b"no")
-
-            def log_message(self, *args) -> None:
-                pass
-
-        receiver.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=receiver.server.serve_forever, daemon=True).start()
-        started.append(receiver)
-        return receiver
+        started.append(Receiver(fail_first))
+        return started[-1]
 
     yield start
     for receiver in started:
-        assert receiver.server is not None
-        receiver.server.shutdown()
-        receiver.server.server_close()
-
-
-@pytest.fixture
-def events():
-    """The event builders above, for test modules (which cannot import a conftest)."""
-
-    class Events:
-        alert = staticmethod(alert_event)
-        group = staticmethod(group_event)
-
-    return Events
+        receiver.close()

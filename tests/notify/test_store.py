@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -21,6 +20,7 @@ from services.notify.handlers import make_apply
 from services.runtime.db import make_engine, migrate_async
 from services.runtime.projection import Delivery
 from services.runtime.settings import Settings
+from tests.notify.builders import alert_event, group_event
 
 HOOK = "http://hooks.invalid/agri?token=secret"
 
@@ -35,7 +35,7 @@ async def engine(database_url):
 
 async def project(engine, settings: Settings, *envelopes) -> None:
     async with engine.begin() as conn:
-        await make_apply(settings)(conn, [Delivery(SimpleNamespace(), e) for e in envelopes])
+        await make_apply(settings)(conn, [Delivery(None, e) for e in envelopes])  # type: ignore[arg-type]
 
 
 async def count(engine, table) -> int:
@@ -49,11 +49,11 @@ async def test_migration_matches_the_store_tables(engine) -> None:
     assert [d for d in diff if not (d[0] == "remove_table" and d[1].name == "alembic_version_notify")] == []
 
 
-async def test_alert_routed_and_stored_once(engine, events) -> None:
+async def test_alert_routed_and_stored_once(engine) -> None:
     settings = Settings(notify_group_webhooks={"agri": HOOK})
-    await project(engine, settings, events.group("410000", "poverty", "扶贫组"),
-                  events.group("410300", "agri", "农业组", ["F-AGRI"]))
-    alert = events.alert("410324", fund_code="F-AGRI")
+    await project(engine, settings, group_event("410000", "poverty", "扶贫组"),
+                  group_event("410300", "agri", "农业组", ["F-AGRI"]))
+    alert = alert_event("410324", fund_code="F-AGRI")
     await project(engine, settings, alert)
 
     inbox = await store.list_inbox(engine)
@@ -70,40 +70,40 @@ async def test_alert_routed_and_stored_once(engine, events) -> None:
     assert (await count(engine, store.inbox), await count(engine, store.deliveries)) == (1, 1)
 
 
-async def test_group_without_webhook_gets_the_inbox_only(engine, events) -> None:
-    await project(engine, Settings(notify_group_webhooks={"agri": HOOK}), events.alert("420100"))
+async def test_group_without_webhook_gets_the_inbox_only(engine) -> None:
+    await project(engine, Settings(notify_group_webhooks={"agri": HOOK}), alert_event("420100"))
     assert [r["group_code"] for r in (await store.list_inbox(engine)).items] == ["treasury"]
     assert await count(engine, store.deliveries) == 0
 
 
-async def test_default_webhook_and_group_named_on_the_alert(engine, events) -> None:
-    await project(engine, Settings(notify_webhook_url=HOOK), events.alert("410324", group_code="audit"))
+async def test_default_webhook_and_group_named_on_the_alert(engine) -> None:
+    await project(engine, Settings(notify_webhook_url=HOOK), alert_event("410324", group_code="audit"))
     [delivery] = (await store.list_deliveries(engine)).items
     assert (delivery["group_code"], delivery["target"]) == ("audit", HOOK)
 
 
-async def test_assignment_in_the_same_batch_applies_first(engine, events) -> None:
-    await project(engine, Settings(), events.alert("410324"), events.group("410300", "agri", "农业组"))
+async def test_assignment_in_the_same_batch_applies_first(engine) -> None:
+    await project(engine, Settings(), alert_event("410324"), group_event("410300", "agri", "农业组"))
     assert [r["group_code"] for r in (await store.list_inbox(engine)).items] == ["agri"]
 
 
-async def test_reassignment_replaces_the_groups_routes_in_that_scope(engine, events) -> None:
-    await project(engine, Settings(), events.group("410300", "agri", "农业组", ["F-1", "F-2"]),
-                  events.group("410000", "agri", "农业组（省）", ["F-9"]))
-    await project(engine, Settings(), events.group("410300", "agri", "农业组", []))
+async def test_reassignment_replaces_the_groups_routes_in_that_scope(engine) -> None:
+    await project(engine, Settings(), group_event("410300", "agri", "农业组", ["F-1", "F-2"]),
+                  group_event("410000", "agri", "农业组（省）", ["F-9"]))
+    await project(engine, Settings(), group_event("410300", "agri", "农业组", []))
     routes = [(r["scope"], r["fund_code"], r["group_code"]) for r in await store.list_routes(engine)]
     assert sorted(routes, key=str) == sorted([("41", "F-9", "agri"), ("4103", None, "agri")], key=str)
 
 
-async def test_shadow_transitions_are_not_pushed(engine, events) -> None:
-    await project(engine, Settings(notify_webhook_url=HOOK), events.alert("410324", shadow=True))
+async def test_shadow_transitions_are_not_pushed(engine) -> None:
+    await project(engine, Settings(notify_webhook_url=HOOK), alert_event("410324", shadow=True))
     assert (await count(engine, store.inbox), await count(engine, store.deliveries)) == (0, 0)
 
 
-async def test_worker_retries_then_delivers_and_queues_the_outcome(engine, events, receiver_factory) -> None:
+async def test_worker_retries_then_delivers_and_queues_the_outcome(engine, receiver_factory) -> None:
     receiver = receiver_factory(fail_first=1)
     settings = Settings(notify_webhook_url=receiver.url, notify_retry_base_s=0.05, topic_prefix="unit")
-    alert = events.alert("410324")
+    alert = alert_event("410324")
     await project(engine, settings, alert)
 
     stop = asyncio.Event()
@@ -130,14 +130,14 @@ async def test_worker_retries_then_delivers_and_queues_the_outcome(engine, event
     assert outcome.data.target == f"http://127.0.0.1:{receiver.server.server_address[1]}/hook"
 
 
-async def test_api_inbox_scope_filters_and_pagination(engine, events) -> None:
+async def test_api_inbox_scope_filters_and_pagination(engine) -> None:
     settings = Settings(notify_webhook_url=HOOK)
-    await project(engine, settings, events.group("410300", "agri", "农业组"))
+    await project(engine, settings, group_event("410300", "agri", "农业组"))
     await project(engine, settings, *[
-        events.alert("410324", level="red", rule_id="BEN-02"),
-        events.alert("410322"),
-        events.alert("410100", rule_id="USE-01"),
-        events.alert("420100"),
+        alert_event("410324", level="red", rule_id="BEN-02"),
+        alert_event("410322"),
+        alert_event("410100", rule_id="USE-01"),
+        alert_event("420100"),
     ])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(engine)), base_url="http://t") as c:
         async def regions(**params) -> list[str]:
