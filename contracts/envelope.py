@@ -41,7 +41,7 @@ class Envelope(BaseModel):
         return fiscal_unit(self.region).encode()
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(exclude_none=True).encode()
+        return self.model_dump_json().encode()
 
 
 EVENT_TYPES: dict[str, tuple[type[Data], Family]] = {

@@ -123,3 +123,12 @@ def test_exported_json_schemas_are_up_to_date():
              if not (SCHEMA_DIR / name).exists() or (SCHEMA_DIR / name).read_text(encoding="utf-8") != text]
     extra = {p.name for p in SCHEMA_DIR.glob("*.json")} - set(rendered())
     assert not stale and not extra, f"stale: {stale}, extra: {extra}; run `make schemas`"
+
+
+def test_every_published_event_parses_again_downstream():
+    """What ingest publishes (to_json) is what consumers parse: nulls included (USE-02 payments)."""
+    from services import demo
+
+    for raw in demo.iter_events(size=300):
+        event = parse_event(raw, pii_key=KEY)
+        assert parse_event(event.to_json()) == event
