@@ -147,8 +147,34 @@ def print_summary(settings: Settings, data: dict, elapsed: float) -> None:
     sys.stdout.flush()
 
 
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_settled(settings: Settings, quiet_s: float = 7.0, timeout_s: float = 90.0) -> None:
+    """Wait until the alert and notify counters stop moving for `quiet_s` (alerts holds
+    beneficiary checks for a short grace period before deciding)."""
+    headers = central_headers(settings)
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            now = (httpx.get(f"{settings.url('alerts')}/v1/status", timeout=5).text,
+                   httpx.get(f"{settings.url('notify')}/v1/status", headers=headers, timeout=5).json().get("inbox_by_level"))
+        except httpx.HTTPError:
+            now = None
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(1)
+
+
 def up(database_url: str | None = None, size: int = 2000, demo: bool = True, keep: bool = False) -> int:
     started = time.monotonic()
+    # Ctrl-C and SIGTERM both stop the platform, even when started from a shell that ignores SIGINT.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     base = Settings()
     if not database_url and not keep and VAR.exists():
         shutil.rmtree(VAR)  # the broker keeps nothing across runs, so neither does the embedded store
@@ -173,9 +199,9 @@ def up(database_url: str | None = None, size: int = 2000, demo: bool = True, kee
             sent = demo_data.send(demo_data.iter_events(size=size), settings.url("ingest"))
             ledger_events = sum(1 for e in demo_data.iter_events(size=size)
                                 if e["type"].split(".")[0] in ("indicator", "payment"))
+            print(f"sent {sent} events; waiting for the ledger and the alerts to catch up …", flush=True)
             _wait_ledger_caught_up(settings, ledger_events)
-            time.sleep(CATCH_UP_S)
-            print(f"sent {sent} events", flush=True)
+            _wait_settled(settings)
         print_summary(settings, summary(settings), time.monotonic() - started)
         while all(c.process.poll() is None for c in supervisor.children):
             time.sleep(1)
@@ -189,5 +215,3 @@ def up(database_url: str | None = None, size: int = 2000, demo: bool = True, kee
         supervisor.stop()
         broker.stop()
 
-
-CATCH_UP_S = 8.0  # lets the alerts grace period and notify delivery settle before the summary
