@@ -21,7 +21,7 @@ def validate_rows(rows: list[Any], pii_key: bytes) -> tuple[list[Envelope], list
     """Every row validated; (events, errors). Errors: {row, field, message, type}."""
     events: list[Envelope] = []
     errors: list[dict] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, Envelope] = {}
     for i, raw in enumerate(rows):
         if not isinstance(raw, dict):
             errors.append({"row": i, "field": "", "message": "event must be a JSON object", "type": "type_error"})
@@ -37,14 +37,13 @@ def validate_rows(rows: list[Any], pii_key: bytes) -> tuple[list[Envelope], list
             for err in exc.errors(include_url=False):
                 errors.append({"row": i, "field": _loc(err["loc"]), "message": err["msg"], "type": err["type"]})
             continue
-        canonical = event.model_dump_json()
         previous = seen.get(event.id)
         if previous is not None:
-            if previous != canonical:
+            if previous != event:
                 errors.append({"row": i, "field": "id", "type": "value_error",
                                "message": f"event id {event.id} repeats with different content"})
             continue  # identical repeat: publish once
-        seen[event.id] = canonical
+        seen[event.id] = event
         events.append(event)
     return events, errors
 
