@@ -51,25 +51,25 @@ def create_app(settings: Settings) -> FastAPI:
     batch_doc = {"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"type": "array", "maxItems": MAX_BATCH, "items": _EVENT_SCHEMA}}}}}
 
+    def body_error(message: str, kind: str) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": message, "errors": [
+            {"row": None, "field": "", "message": message, "type": kind}]})
+
     @app.post("/v1/events", status_code=202, openapi_extra=body_doc)
     async def post_event(request: Request) -> JSONResponse:
         try:
-            raw = parse_body(await request.body())
+            return await handle([parse_body(await request.body())])
         except ValueError as exc:
-            return JSONResponse(status_code=422, content={"detail": str(exc), "errors": [
-                {"row": 0, "field": "", "message": str(exc), "type": "json_invalid"}]})
-        return await handle([raw])
+            return body_error(str(exc), "json_invalid")
 
     @app.post("/v1/events/batch", status_code=202, openapi_extra=batch_doc)
     async def post_batch(request: Request) -> JSONResponse:
         try:
             raw = parse_body(await request.body())
         except ValueError as exc:
-            return JSONResponse(status_code=422, content={"detail": str(exc), "errors": [
-                {"row": None, "field": "", "message": str(exc), "type": "json_invalid"}]})
+            return body_error(str(exc), "json_invalid")
         if not isinstance(raw, list):
-            return JSONResponse(status_code=422, content={"detail": "batch body must be a JSON array", "errors": [
-                {"row": None, "field": "", "message": "expected a JSON array", "type": "list_type"}]})
+            return body_error("batch body must be a JSON array", "list_type")
         return await handle(raw)
 
     @app.get("/v1/schemas/{name}")

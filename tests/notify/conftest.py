@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.notify.builders import Receiver
+from tests.receivers import Receiver
 
 
 @pytest.fixture
