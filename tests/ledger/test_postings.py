@@ -1,98 +1,101 @@
-"""Ledger postings as pure functions: every posting balances and moves the right accounts."""
+"""Posting rules as pure functions: every posting type moves the right accounts, every posting
+balances by construction, red-ink corrections reverse and re-post, seed 002 statistics rules."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import datetime as dt
 
 import pytest
 
-from contracts import parse_event
-from services.ledger.postings import postings_for, reversal_of
-from tests import factories as f
+from services.ledger import postings as p
+from services.ledger.postings import InvalidMove, Move, PaymentStatus
 
-KEY = b"k"
-
-
-def balances_after(*raws: dict) -> dict[tuple[str, str, str], int]:
-    out: dict[tuple[str, str, str], int] = defaultdict(int)
-    for raw in raws:
-        for p in postings_for(parse_event(raw, pii_key=KEY)):
-            assert p.balanced, p
-            for line in p.lines:
-                out[(p.region, p.indicator_id, line.account)] += line.signed_fen
-    return {k: v for k, v in out.items() if v}
+ON = dt.date(2026, 3, 2)
 
 
-def test_registration_makes_the_indicator_pending():
-    assert balances_after(f.registered("I1", "100.00")) == {
-        ("410324", "I1", "4001"): -10000, ("410324", "I1", "5001"): 10000}
+def balances(*postings: p.Posting) -> dict[str, int]:
+    b = p.empty_balances()
+    for posting in postings:
+        p.post(b, posting.moves)
+    return {a: v for a, v in b.items() if v}
 
 
-def test_advance_issue_stays_in_total_until_compiled():
-    assert balances_after(f.registered("I1", "100.00", advance_issue=True)) == {
-        ("410324", "I1", "1001"): 10000, ("410324", "I1", "4001"): -10000}
+def test_registration_makes_the_indicator_pending_and_advance_issue_waits_for_compilation():
+    assert balances(p.registration("e1", "I1", 10000, ON, advance_issue=False)) == {"4001": -10000, "5001": 10000}
+    advance = p.registration("e1", "I1", 10000, ON, advance_issue=True)
+    assert balances(advance) == {"1001": 10000, "4001": -10000}
+    assert balances(advance, p.compilation("e2", "I1", 10000, ON)) == {"4001": -10000, "5001": 10000}
 
 
-def test_compiling_an_advance_issue_makes_it_pending():
-    compiled = f.event("indicator.compiled", {"indicator_id": "I1", "amount": "100.00", "budget_year": 2027,
-                                              "compiled_on": "2027-01-05"})
-    assert balances_after(f.registered("I1", "100.00", advance_issue=True), compiled) == {
-        ("410324", "I1", "4001"): -10000, ("410324", "I1", "5001"): 10000}
-
-
-def test_issue_receive_allocate_pay_chain():
-    b = balances_after(
-        f.registered("C1", "1000.00", region="000000"),
-        f.issued("T1", "C1", "410000", "600.00", region="000000"),
-        f.registered("P1", "600.00", region="410000", source="upper_transfer", upper_indicator_id="T1"),
-        f.allocated("A1", "P1", "250.00", region="410000"),
-        f.payment("PAY1", "P1", "100.00", region="410000"),
+def test_issue_allocation_plan_payment_and_return_chain():
+    b = balances(
+        p.registration("e1", "I1", 100_000, ON, advance_issue=False),
+        p.issue("e2", "I1", 30_000, ON),
+        p.allocation("e3", "I1", 20_000, ON, horizontal=True, project_code=None),
+        p.allocation("e4", "I1", 40_000, ON, horizontal=False, project_code="XM1"),
+        p.payment_plan("e5", "I1", 15_000, ON),
+        p.payment("e6", "I1", 15_000, ON, via_plan=True, project_code="XM1"),
+        p.payment("e7", "I1", 5_000, ON, via_plan=False, project_code="XM1"),
+        p.payment_return("e8", "I1", 2_000, ON, project_code="XM1"),
     )
-    assert b == {
-        ("000000", "C1", "4001"): -100000, ("000000", "C1", "5001"): 40000, ("000000", "C1", "500202"): 60000,
-        ("410000", "P1", "4001"): -60000, ("410000", "P1", "5001"): 35000, ("410000", "P1", "500201"): 15000,
-        ("410000", "P1", "5201"): 10000,
-    }
+    assert b == {"4001": -100_000, "5001": 10_000, "500202": 30_000, "500203": 20_000, "500201": 22_000,
+                 "5201": 18_000}
+    assert sum(b.values()) == 0  # the books balance: Σ debit-positive balances is zero
 
 
-def test_plan_then_payment_goes_through_5101():
-    b = balances_after(
-        f.registered("I1", "100.00"), f.allocated("A1", "I1", "100.00"),
-        f.event("payment.planned", {"plan_id": "PL1", "indicator_id": "I1", "amount": "40", "planned_on": "2026-03-01"}),
-        f.payment("P1", "I1", "40.00", plan_id="PL1"),
-    )
-    assert b[("410324", "I1", "500201")] == 6000 and b[("410324", "I1", "5201")] == 4000
-    assert ("410324", "I1", "5101") not in b
+def test_payment_without_plan_draws_on_own_spending_and_with_plan_on_5101():
+    direct = p.payment("e", "I", 1, ON, via_plan=False, project_code=None)
+    planned = p.payment("e", "I", 1, ON, via_plan=True, project_code=None)
+    assert (direct.moves[0].debit, direct.moves[0].credit) == ("5201", "500201")
+    assert (planned.moves[0].debit, planned.moves[0].credit) == ("5201", "5101")
 
 
-def test_return_moves_payment_back_and_horizontal_transfer_uses_500203():
-    b = balances_after(
-        f.registered("I1", "100.00"),
-        f.allocated("A1", "I1", "30.00", kind="horizontal", to_region="410423"),
-        f.allocated("A2", "I1", "70.00"),
-        f.payment("P1", "I1", "50.00"),
-        f.event("payment.returned", {"return_id": "R1", "payment_id": "P1", "indicator_id": "I1", "amount": "20",
-                                     "returned_on": "2026-03-05", "reason": "退回"}),
-    )
-    assert b[("410324", "I1", "500203")] == 3000
-    assert b[("410324", "I1", "500201")] == 4000 and b[("410324", "I1", "5201")] == 3000
+@pytest.mark.parametrize("debit, credit, fen", [("5201", "5201", 1), ("5201", "500201", 0), ("5201", "500201", -5),
+                                                ("9999", "500201", 1), ("5201", "500201", 1.5)])
+def test_a_move_that_could_unbalance_the_books_cannot_be_made(debit, credit, fen):
+    with pytest.raises(InvalidMove):
+        Move(debit, credit, fen)
 
 
-@pytest.mark.parametrize("extra", [{"payment_date": None}, {"valid": False}])
-def test_invalid_or_undated_payments_are_not_spending(extra):
-    assert balances_after(f.payment("P1", "I1", "50.00", **extra)) == {}
-
-
-def test_red_ink_correction_reverses_then_reposts():
-    original = postings_for(parse_event(f.registered("I1", "100.00", ), pii_key=KEY))
-    corrected = reversal_of(original, "c1", original[0].booked_on, corrected_fen=8000, original_fen=10000)
-    assert [p.red_ink for p in corrected] == [True, False]
-    assert all(p.balanced for p in corrected)
-    assert corrected[0].reverses_event_id == original[0].event_id
-    net = defaultdict(int)
-    for p in original + corrected:
-        for line in p.lines:
-            net[line.account] += line.signed_fen
-    assert dict(net) == {"1001": 0, "4001": -8000, "5001": 8000}
-    cancelled = reversal_of(original, "c2", original[0].booked_on, corrected_fen=None, original_fen=10000)
+def test_red_ink_correction_reverses_then_reposts_and_references_the_original():
+    original = p.registration("r1", "I1", 10000, ON, advance_issue=False)
+    corrected = p.correction("c1", ON, [original], 8000)
+    assert [x.red_ink for x in corrected] == [True, False]
+    assert corrected[0].reverses == original.posting_id == "r1:0"
+    assert [x.posting_id for x in corrected] == ["c1:0", "c1:1"]
+    assert balances(original, *corrected) == {"4001": -8000, "5001": 8000}
+    cancelled = p.correction("c2", ON, [original], None)
     assert len(cancelled) == 1 and cancelled[0].red_ink
+    assert balances(original, *cancelled) == {}
+
+
+def test_correcting_twice_reverses_the_posting_in_force():
+    original = p.allocation("a", "I1", 5000, ON, horizontal=False, project_code="XM1")
+    first = p.correction("c1", ON, [original], 4000)
+    second = p.correction("c2", ON, [first[1]], 4500)
+    assert second[0].reverses == "c1:1"
+    assert balances(original, *first, *second) == {"500201": 4500, "5001": -4500}
+
+
+@pytest.mark.parametrize("valid, date, special, status", [
+    (True, ON, False, PaymentStatus.counted),
+    (False, ON, False, PaymentStatus.invalid),
+    (True, None, False, PaymentStatus.undated),
+    (True, ON, True, PaymentStatus.special_transfer),
+])
+def test_seed_002_only_valid_dated_payments_not_into_special_accounts_are_spending(valid, date, special, status):
+    assert p.payment_status(valid=valid, payment_date=date, into_special_account=special) == status
+
+
+def test_reclassification_takes_a_payment_back_out_of_5201():
+    pay = p.payment("e", "I1", 700, ON, via_plan=False, project_code="XM1")
+    back = p.reclassification("acc", 0, "I1", 700, ON, via_plan=False, project_code="XM1", reverses=pay.posting_id)
+    assert back.red_ink and back.reverses == "e:0"
+    assert balances(pay, back) == {}
+
+
+def test_snapshot_shows_natural_sides_of_touched_and_nonzero_accounts():
+    b = p.empty_balances()
+    reg = p.registration("e", "I", 500, ON, advance_issue=False)
+    p.post(b, reg.moves)
+    assert p.snapshot(b, reg.touched()) == {"1001": 0, "4001": 500, "5001": 500}

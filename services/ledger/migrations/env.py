@@ -1,4 +1,4 @@
-from services.ledger.store import metadata
+from services.ledger.schema import metadata
 from services.runtime.migrations_env import run
 
 run(metadata)

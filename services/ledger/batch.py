@@ -1,0 +1,269 @@
+"""State of one batch: the chain lock, de-duplication, the keyed loads before the events are
+applied, and the writes after. The handlers that change this state are in `recorder.py`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from contracts import Envelope
+from services.ledger import bulk, derived
+from services.ledger import schema as s
+from services.ledger.audit import link
+from services.ledger.postings import CHART, Posting, PaymentStatus, post, snapshot
+from services.ledger.workingset import (
+    Rows,
+    balances_of,
+    journal_range,
+    new_fund,
+    new_indicator,
+    new_transfer,
+    postings_from_journal,
+    select_in,
+)
+from services.runtime.projection import Outgoing
+
+LEDGER_FAMILIES = ("indicator", "payment")
+REFERENCE_TYPES = frozenset({"region.registered", "fund.registered", "fund.linked", "project.registered",
+                             "group.assigned", "account.registered"})
+
+
+def consumed(event_type: str) -> bool:
+    """Event types the ledger applies (households and external records it leaves to alerts)."""
+    return event_type.split(".", 1)[0] in LEDGER_FAMILIES or event_type in REFERENCE_TYPES
+
+
+class BatchState:
+    def __init__(self, conn: AsyncConnection, topic: str | None, *, write_outbox: bool = True) -> None:
+        self.conn = conn
+        self.topic = topic or ""
+        self.publish = topic is not None
+        self.write_outbox = write_outbox
+        self.outgoing: list[Outgoing] = []
+        self.now = dt.datetime.now(dt.UTC)
+        self.indicators = Rows(s.indicators, "indicator_id", new_indicator)
+        self.balances: dict[str, dict[str, int]] = {}
+        self.project_deltas: dict[tuple[str, str], dict[str, Any]] = {}
+        self.transfers = Rows(s.transfers, "transfer_id", new_transfer)
+        self.receipts: dict[str, set[str]] = {}
+        self.payments = Rows(s.payments, "payment_id")
+        self.allocations = Rows(s.allocations, "allocation_id")
+        self.plans = Rows(s.plans, "plan_id")
+        self.returns = Rows(s.returns, "return_id")
+        self.applied = Rows(s.applied, "event_id")
+        self.funds = Rows(s.funds, "fund_code", new_fund)
+        self.links: dict[str, set[str]] = {}
+        self.new_links: list[dict] = []
+        self.special: set[str] = set()
+        self.new_special: list[tuple[str, Envelope]] = []
+        self.regions: dict[str, dict] = {}
+        self.projects: dict[str, dict] = {}
+        self.project_stubs: dict[str, dict] = {}
+        self.groups: dict[str, dict] = {}
+        self.accounts: dict[str, dict] = {}
+        self.journal: list[dict] = []
+        self.own_postings: dict[str, list[Posting]] = {}
+        self.corrected_registrations: set[str] = set()
+        self.counts: Counter[str] = Counter()
+        self.head_seq = 0
+        self.head_hash = ""
+        self.time_iso = ""  # wire form of the current event's time
+
+    # ------------------------------------------------------------------ lock and de-duplication
+
+    async def lock(self) -> None:
+        """Serialise ledger writers on the chain head (also the first statement of the transaction,
+        so bulk COPYs run inside it)."""
+        q = select(s.chain.c.last_seq, s.chain.c.last_hash).where(s.chain.c.id == 1)
+        if bulk.is_postgres(self.conn):
+            q = q.with_for_update()
+        else:  # take SQLite's write lock before reading anything
+            await self.conn.execute(update(s.chain).where(s.chain.c.id == 1).values(id=1))
+        self.head_seq, self.head_hash = (await self.conn.execute(q)).one()
+
+    async def fresh(self, events: list[Envelope]) -> list[Envelope]:
+        unique: dict[str, Envelope] = {}
+        for e in events:
+            if e.id not in unique and consumed(e.type):
+                unique[e.id] = e
+        if not unique:
+            return []
+        done = {r["event_id"] for r in await select_in(self.conn, s.applied, "event_id", unique)}
+        return [e for e in unique.values() if e.id not in done]
+
+    # ------------------------------------------------------------------ loading
+
+    async def load(self, events: list[Envelope]) -> None:
+        ind: set[str] = set()
+        trf: set[str] = set()
+        pay: set[str] = set()
+        targets: set[str] = set()
+        funds: set[str] = set()
+        for e in events:  # dispatch on the type string: isinstance on pydantic models is slow
+            d, kind = e.data, e.type
+            if kind == "payment.made" or kind == "payment.returned":
+                ind.add(d.indicator_id)
+                pay.add(d.payment_id)
+            elif kind == "indicator.registered":
+                ind.add(d.indicator_id)
+                if d.upper_indicator_id:
+                    trf.add(d.upper_indicator_id)
+            elif kind == "indicator.issued":
+                ind.add(d.from_indicator_id)
+                trf.add(d.indicator_id)
+            elif kind in ("indicator.allocated", "indicator.compiled", "payment.planned"):
+                ind.add(d.indicator_id)
+            elif kind == "indicator.corrected":
+                targets.add(d.corrects_event_id)
+            elif kind in ("fund.registered", "fund.linked"):
+                funds.add(d.fund_code)
+        if targets:
+            await self._load_corrections(targets, ind, trf, pay)
+        await self.payments.load(self.conn, pay)
+        ind |= {self.payments.rows[p]["indicator_id"] for p in pay if p in self.payments}
+        await self.indicators.load(self.conn, ind)
+        trf |= {r["upper_indicator_id"] for k in self.corrected_registrations
+                if (r := self.indicators.get(k)) and r["upper_indicator_id"]}
+        await self.transfers.load(self.conn, trf)
+        for r in await select_in(self.conn, s.indicators, "upper_indicator_id", trf):
+            self.receipts.setdefault(r["upper_indicator_id"], set()).add(r["indicator_id"])
+        if funds:
+            await self.funds.load(self.conn, funds)
+            for r in await select_in(self.conn, s.fund_links, "fund_code", funds):
+                self.links.setdefault(r["fund_code"], set()).add(r["upper_fund_code"])
+        q = select(s.accounts.c.account_hash).where(s.accounts.c.kind == "special")
+        self.special = set((await self.conn.execute(q)).scalars())
+
+    async def _load_corrections(self, targets: set[str], ind: set[str], trf: set[str], pay: set[str]) -> None:
+        pending = set(targets)
+        for _ in range(8):  # corrections of corrections lead back to the original
+            await self.applied.load(self.conn, pending)
+            pending = {r["corrects"] for k in pending if (r := self.applied.get(k)) and r["corrects"]}
+            pending -= self.applied.rows.keys()
+            if not pending:
+                break
+        originals = [self.applied.get(o) for t in targets if (o := self.original_of(t))]
+        effective = {a["effective"] or a["event_id"] for a in originals if a}
+        await self.applied.load(self.conn, effective)
+        rows: list[dict] = []
+        for eid in effective:
+            a = self.applied.get(eid)
+            if a and a["journal_n"]:
+                rows += await journal_range(self.conn, a["journal_from"], a["journal_n"])
+        for event_id, postings in postings_from_journal(rows).items():
+            self.own_postings[event_id] = [p for p in postings if not p.red_ink]
+        ind |= {r["indicator_id"] for r in rows}
+        by_type: dict[str, set[str]] = {}
+        for a in originals:
+            if a and a["subject"]:
+                by_type.setdefault(a["event_type"], set()).add(a["subject"])
+        await self.returns.load(self.conn, by_type.get("payment.returned", ()))
+        await self.allocations.load(self.conn, by_type.get("indicator.allocated", ()))
+        await self.plans.load(self.conn, by_type.get("payment.planned", ()))
+        pay |= by_type.get("payment.made", set()) | {r["payment_id"] for r in self.returns.rows.values()}
+        self.corrected_registrations = by_type.get("indicator.registered", set())
+        ind |= self.corrected_registrations | by_type.get("indicator.compiled", set())
+        trf |= by_type.get("indicator.issued", set())
+
+    def original_of(self, event_id: str) -> str | None:
+        seen: set[str] = set()
+        while event_id not in seen:
+            seen.add(event_id)
+            row = self.applied.get(event_id)
+            if row is None:
+                return None
+            if not row["corrects"]:
+                return event_id
+            event_id = row["corrects"]
+        return None
+
+    async def load_payments_to(self, account_hash: str) -> list[dict]:
+        """Counted payments into an account (committed ones and this batch's)."""
+        q = (s.payments.c.status == PaymentStatus.counted,)
+        for row in await select_in(self.conn, s.payments, "payee_account_hash", [account_hash], *q):
+            self.payments.rows.setdefault(row["payment_id"], row)
+        found = [r for r in self.payments.rows.values()
+                 if r["payee_account_hash"] == account_hash and r["status"] == PaymentStatus.counted]
+        await self.indicators.load(self.conn, {r["indicator_id"] for r in found})
+        return sorted(found, key=lambda r: r["payment_id"])
+
+    # ------------------------------------------------------------------ booking
+
+    def indicator(self, indicator_id: str, region: str) -> dict:
+        row = self.indicators.get(indicator_id) or self.indicators.create(indicator_id=indicator_id, region=region)
+        if indicator_id not in self.balances:
+            self.balances[indicator_id] = balances_of(row)
+        return row
+
+    def book(self, e: Envelope, p: Posting) -> None:
+        """Post to the indicator's balances, journal the moves, publish the posting with the balances."""
+        row = self.indicator(p.indicator_id, e.region)
+        bal = self.balances[p.indicator_id]
+        post(bal, p.moves)
+        self.indicators.touch(p.indicator_id)
+        applied = self.applied.rows[e.id]
+        for n, m in enumerate(p.moves):
+            if m.project_code:
+                key = (p.indicator_id, m.project_code)
+                delta = self.project_deltas.get(key)
+                if delta is None:
+                    delta = self.project_deltas[key] = {"indicator_id": p.indicator_id, "project_code": m.project_code,
+                                                        "region": row["region"], **{c: 0 for c in s.BALANCE_COLUMNS}}
+                delta[s.column_of(m.debit)] += m.fen
+                delta[s.column_of(m.credit)] -= m.fen
+            self.head_seq += 1
+            if applied["journal_from"] is None:
+                applied["journal_from"] = self.head_seq
+            applied["journal_n"] += 1
+            self.journal.append({
+                "seq": self.head_seq, "posting_id": p.posting_id, "move_no": n, "event_id": p.event_id,
+                "kind": p.kind, "region": row["region"], "indicator_id": p.indicator_id,
+                "project_code": m.project_code, "fund_code": row["fund_code"], "budget_year": row["budget_year"],
+                "debit": m.debit, "credit": m.credit, "amount_fen": m.fen, "booked_on": p.booked_on,
+                "red_ink": p.red_ink, "reverses": p.reverses, "hash": "",
+            })
+        if not p.red_ink:
+            self.own_postings.setdefault(p.event_id, []).append(p)
+        if self.publish:
+            self.outgoing.append(derived.posting_applied(
+                self.topic, p, region=row["region"], fund_code=row["fund_code"], budget_year=row["budget_year"],
+                source_event_id=e.id, source_event_type=e.type, time_iso=self.time_iso,
+                balances=snapshot(bal, p.touched())))
+
+    # ------------------------------------------------------------------ writing
+
+    async def flush(self) -> None:
+        for k, bal in self.balances.items():
+            if k in self.indicators.new or k in self.indicators.dirty:
+                self.indicators.rows[k].update({s.column_of(a): bal[a] for a in CHART})
+        prev = self.head_hash
+        for row in self.journal:
+            prev = row["hash"] = link(prev, row)
+        conn = self.conn
+        await bulk.insert(conn, s.journal, self.journal)
+        for rows in (self.applied, self.indicators, self.transfers, self.payments, self.allocations, self.plans,
+                     self.returns, self.funds):
+            await rows.flush(conn)
+        await bulk.upsert(conn, s.project_balances, ("indicator_id", "project_code"),
+                          list(self.project_deltas.values()), add=s.BALANCE_COLUMNS, keep=("region",))
+        await bulk.upsert(conn, s.regions, ("code",), list(self.regions.values()))
+        await bulk.upsert(conn, s.projects, ("project_code",), list(self.projects.values()))
+        await bulk.insert_ignore(conn, s.projects, ("project_code",), list(self.project_stubs.values()))
+        await bulk.upsert(conn, s.groups, ("group_code",), list(self.groups.values()))
+        await bulk.upsert(conn, s.accounts, ("account_hash",), list(self.accounts.values()))
+        await bulk.insert_ignore(conn, s.fund_links, ("fund_code", "upper_fund_code"), self.new_links)
+        if self.journal:
+            await conn.execute(update(s.chain).where(s.chain.c.id == 1).values(last_seq=self.head_seq, last_hash=prev))
+        counts = [{"name": k, "value": v} for k, v in sorted(self.counts.items()) if v]
+        await bulk.upsert(conn, s.counters, ("name",), counts, add=("value",))
+        if self.write_outbox and len(self.outgoing) > 1:
+            # The derived stream goes to the outbox in this transaction. The projection's own outbox
+            # insert is an executemany (~16 µs a row on PostgreSQL, COPY ~4 µs): every event but the
+            # last is copied here, in order; the last is returned to the projection, whose insert
+            # follows ours (so the outbox order is kept) and which wakes the relay after commit.
+            head, self.outgoing = self.outgoing[:-1], self.outgoing[-1:]
+            await bulk.insert(conn, s.outbox, [{"topic": o.topic, "key": o.key, "value": o.value} for o in head])

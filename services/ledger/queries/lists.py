@@ -1,0 +1,119 @@
+"""Paginated, filterable lists (always inside a region scope) and an account's journal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from contracts.types import region_prefix
+from services.ledger import schema as s
+from services.ledger.postings import CHART, CREDIT_ACCOUNTS, natural
+
+
+@dataclass
+class Page:
+    items: list[dict]
+    total: int
+    limit: int
+    offset: int
+
+
+async def page(conn: AsyncConnection, q: Select, *, limit: int, offset: int) -> Page:
+    total = (await conn.execute(select(func.count()).select_from(q.order_by(None).subquery()))).scalar_one()
+    rows = (await conn.execute(q.limit(limit).offset(offset))).mappings().all()
+    return Page([dict(r) for r in rows], int(total), limit, offset)
+
+
+def _in_scope(column, region: str):
+    prefix = region_prefix(region)
+    return column.startswith(prefix) if prefix else column.is_not(None)
+
+
+async def indicators(conn: AsyncConnection, region: str, *, fund_code: str | None = None,
+                     budget_year: int | None = None, source: str | None = None, doc_no: str | None = None,
+                     limit: int, offset: int) -> Page:
+    i = s.indicators
+    q = select(i).where(_in_scope(i.c.region, region))
+    if fund_code:
+        q = q.where(i.c.fund_code == fund_code)
+    if budget_year is not None:
+        q = q.where(func.coalesce(i.c.compiled_year, i.c.budget_year) == budget_year)
+    if source:
+        q = q.where(i.c.source == source)
+    if doc_no:
+        q = q.where(i.c.doc_no == doc_no)
+    return await page(conn, q.order_by(i.c.region, i.c.indicator_id), limit=limit, offset=offset)
+
+
+async def transfers(conn: AsyncConnection, region: str, *, state: str | None = None, fund_code: str | None = None,
+                    limit: int, offset: int) -> Page:
+    """Upper transfers issued or received inside the scope, with their interlock (咬合) state."""
+    t = s.transfers
+    q = select(t).where(or_(_in_scope(t.c.issuer_region, region), _in_scope(t.c.to_region, region)))
+    if state:
+        q = q.where(t.c.state == state)
+    if fund_code:
+        q = q.where(t.c.fund_code == fund_code)
+    return await page(conn, q.order_by(t.c.issued_on, t.c.transfer_id), limit=limit, offset=offset)
+
+
+async def payments(conn: AsyncConnection, region: str, *, indicator_id: str | None = None,
+                   project_code: str | None = None, status: str | None = None, limit: int, offset: int) -> Page:
+    p = s.payments
+    q = select(p).where(_in_scope(p.c.region, region))
+    if indicator_id:
+        q = q.where(p.c.indicator_id == indicator_id)
+    if project_code:
+        q = q.where(p.c.project_code == project_code)
+    if status:
+        q = q.where(p.c.status == status)
+    return await page(conn, q.order_by(p.c.payment_date, p.c.payment_id), limit=limit, offset=offset)
+
+
+async def funds(conn: AsyncConnection, region: str, *, level: str | None = None, limit: int, offset: int) -> Page:
+    """The fund catalogue of the scope and of the levels above it (their lineage is shared), with
+    the upper funds each is linked to (指定关联; more than one is a finding)."""
+    f, links = s.funds, s.fund_links
+    prefix = region_prefix(region)
+    q = select(f)
+    if prefix:
+        above = {"000000", region[:2] + "0000", region[:4] + "00"} if len(region) >= 6 else {"000000"}
+        q = q.where(or_(f.c.region.startswith(prefix), f.c.region.in_(sorted(above))))
+    if level:
+        q = q.where(f.c.level == level)
+    result = await page(conn, q.order_by(f.c.fund_code), limit=limit, offset=offset)
+    codes = [r["fund_code"] for r in result.items]
+    linked: dict[str, list[str]] = {}
+    if codes:
+        for r in (await conn.execute(select(links).where(links.c.fund_code.in_(codes)))).mappings():
+            linked.setdefault(r["fund_code"], []).append(r["upper_fund_code"])
+    for r in result.items:
+        r["linked_upper_funds"] = sorted(linked.get(r["fund_code"], []))
+    return result
+
+
+async def journal(conn: AsyncConnection, indicator_id: str, account: str, *, project_code: str | None = None,
+                  limit: int, offset: int) -> tuple[Page, int]:
+    """The postings of one account of one indicator (optionally one project) in order, each with the
+    running balance on the account's natural side; red-ink entries included. Also returns the
+    balance after the last entry."""
+    j = s.journal
+    sign = -1 if account in CREDIT_ACCOUNTS else 1
+    delta = case((j.c.debit == account, j.c.amount_fen), else_=-j.c.amount_fen) * sign
+    q = select(j.c.seq, j.c.posting_id, j.c.event_id, j.c.kind, j.c.booked_on, j.c.red_ink, j.c.reverses,
+               j.c.project_code, j.c.debit, j.c.credit, j.c.amount_fen, delta.label("change_fen"),
+               func.sum(delta).over(order_by=j.c.seq).label("balance_fen"))
+    conds = [j.c.indicator_id == indicator_id, or_(j.c.debit == account, j.c.credit == account)]
+    if project_code:
+        conds.append(j.c.project_code == project_code)
+    result = await page(conn, q.where(*conds).order_by(j.c.seq), limit=limit, offset=offset)
+    closing = (await conn.execute(select(func.coalesce(func.sum(delta), 0)).where(*conds))).scalar_one()
+    return result, int(closing)
+
+
+def natural_balances(row: dict[str, Any]) -> dict[str, int]:
+    """Account → balance on its natural side, from a row with balance columns."""
+    return {a: natural(a, row[s.column_of(a)]) for a in CHART}

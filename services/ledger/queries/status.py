@@ -1,0 +1,14 @@
+"""Counters of what the ledger applied (for /v1/status and `fundwatch ledger` commands)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.ledger import schema as s
+
+
+async def counters(conn: AsyncConnection) -> dict[str, int]:
+    out = {r.name: int(r.value) for r in (await conn.execute(select(s.counters))).all()}
+    out["journal_rows"] = int((await conn.execute(select(s.chain.c.last_seq))).scalar_one_or_none() or 0)
+    return out
