@@ -27,6 +27,16 @@ class AlertTransitionKind(StrEnum):
     rectified = "rectified"  # red → green
 
 
+class AlertEvidence(Data):
+    """One event an alert rests on, summarised (personal data only in masked or hashed form)."""
+
+    event_id: Identifier
+    type: str = Field(max_length=60)
+    time: dt.datetime | None = None
+    region: str | None = Field(None, max_length=12)
+    facts: dict[str, str] = Field(default_factory=dict, description="the fields the rule looked at")
+
+
 class AlertTransitioned(Data):
     """One transition of one alert; the first one of an alert is `raised`."""
 
@@ -50,6 +60,25 @@ class AlertTransitioned(Data):
     evidence_event_ids: list[Identifier] = Field(default_factory=list, max_length=100)
     due: dt.date | None = None
     shadow: bool = False
+    evidence: list[AlertEvidence] = Field(default_factory=list, max_length=20,
+                                          description="the triggering events, summarised")
+    budget_year: int | None = Field(None, ge=2000, le=2100, description="budget year whose rule configuration applied")
+    disposition_id: Identifier | None = Field(None, description="the disposition (处理单) that caused this transition")
+    corrective_actions: list[str] = Field(default_factory=list, max_length=10,
+                                          description="rectification: recover / suspend / notice / referral")
+    attachments: list[str] = Field(default_factory=list, max_length=20, description="references to stored files")
+
+
+class DispositionRefused(Data):
+    """The alert state machine refused a disposition (illegal transition, unknown alert …)."""
+
+    disposition_id: Identifier
+    alert_id: Identifier
+    action: str = Field(max_length=40)
+    actor: str = Field(max_length=60)
+    reason: str = Field(max_length=500)
+    level: AlertLevel | None = Field(None, description="the alert's level when the disposition arrived")
+    at: dt.datetime
 
 
 class DeliveryChannel(StrEnum):

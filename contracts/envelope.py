@@ -69,6 +69,7 @@ EVENT_TYPES: dict[str, tuple[type[Data], Family]] = {
     "ledger.balance_exceeded": (ledger.BalanceExceeded, Family.ledger),
     "ledger.fund_link_conflict": (ledger.FundLinkConflict, Family.ledger),
     "alert.transitioned": (alert.AlertTransitioned, Family.alert),
+    "alert.disposition_refused": (alert.DispositionRefused, Family.alert),
     "alert.disposition_filed": (control.DispositionFiled, Family.alert_command),
     "rule.configured": (control.RuleConfigured, Family.rule_config),
     "notification.delivered": (alert.NotificationDelivered, Family.notification),

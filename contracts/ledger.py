@@ -4,12 +4,36 @@ never re-implement balance logic."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from contracts.base import Data
-from contracts.types import FundCode, Identifier, Money, ProjectCode, RegionCode
+from contracts.types import MAX_YUAN, FundCode, Identifier, Money, ProjectCode, RegionCode
+
+
+def _parse_signed(value: Any) -> Decimal:
+    if isinstance(value, bool | float):
+        raise ValueError("a balance must be a decimal string such as '-1234.50' (floats are not exact)")
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValueError(f"balance {value!r} is not a decimal number") from None
+    if not amount.is_finite() or amount.as_tuple().exponent < -2 or abs(amount) >= MAX_YUAN:  # type: ignore[operator]
+        raise ValueError("a balance is a finite amount in yuan with at most 2 decimal places")
+    return amount.quantize(Decimal("0.01"))
+
+
+SignedMoney = Annotated[
+    Decimal,
+    BeforeValidator(_parse_signed),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d{1,12}(\.\d{1,2})?$",
+                    "description": "yuan, at most 2 decimals; negative when an account is overdrawn"}),
+]
+"""A balance in yuan: unlike `Money` it may be negative (an overdrawn indicator is a fact the
+ledger records and reports, see `BalanceExceeded`)."""
 
 
 class Move(Data):
@@ -34,7 +58,9 @@ class PostingApplied(Data):
     red_ink: bool = False
     reverses_event_id: Identifier | None = None
     moves: list[Move] = Field(min_length=1)
-    balances: dict[str, Money] = Field(description="account → balance on its natural side, after the posting")
+    balances: dict[str, SignedMoney] = Field(
+        description="account → the indicator's balance on the account's natural side after the posting "
+                    "(every account the posting moved, and every other non-zero one)")
 
 
 class InterlockState(StrEnum):
@@ -73,7 +99,7 @@ class BalanceExceeded(Data):
     indicator_id: Identifier
     fund_code: FundCode | None = None
     amount: Money
-    available: Money
+    available: SignedMoney = Field(description="balance the amount was drawn from, before it (may be negative)")
     payment_id: Identifier | None = None
     allocation_id: Identifier | None = None
 

@@ -147,6 +147,8 @@ class ExternalRecorded(Data):
     amount: Money | None = None
     status: str | None = Field(None, max_length=40)
     related_person: CitizenId | None = Field(None, description="e.g. an enterprise's legal representative")
+    unit_code: str | None = Field(None, max_length=40, description="public_employee: the unit that employs the person "
+                                  "(staff list of a paying office, BEN-08)")
     details: Text | None = None
 
     @model_validator(mode="after")

@@ -13,19 +13,23 @@ from collections import Counter, defaultdict
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import chinese_calendar
 import pytest
 
 from contracts import parse_event
 from contracts.types import citizen_id_checksum_ok
 from services import demo
+from services.demo.naming import special_account
 
-SIZE = 300
-INJECTED = {"BEN-01", "BEN-02", "BEN-03", "BEN-04", "BEN-05", "BEN-09", "USE-01", "USE-02", "USE-04", "USE-05",
-            "USE-07", "ACC-01", "ACC-05", "IND-02", "IND-03", "IND-04", "ALC-02", "ALC-03", "ALC-04"}
+SIZE = 600  # the smallest data set (services.demo.plan.MIN_SIZE): two cases of every rule
+INJECTED = {f"{c}-{n:02d}" for c, k in (("IND", 7), ("ALC", 6), ("PRG", 6), ("USE", 9), ("ACC", 6), ("BEN", 9),
+                                        ("PERF", 4)) for n in range(1, k + 1)}
 COUNTIES = {"410324", "410325", "410326", "410423", "411624", "411622", "411603", "411625", "411326"}
 DOC_NO = re.compile(r"^\S+〔\d{4}〕\d+号$")
 GENERIC = {"水利专项", "扶贫项目", "基础设施建设", "产业项目", "项目"}
-PROHIBITED_ECONOMIC = ("301", "302", "30217", "31001", "31013")
+PROHIBITED_ECONOMIC = ("301", "30217", "30231", "31001", "31013")
+PROHIBITED_PURPOSE = ("接待", "宴请", "招待费", "工资", "奖金", "津贴", "福利费", "慰问品", "公务用车", "购置车辆", "楼堂馆所",
+                      "办公楼", "偿还债务", "还贷", "罚款")
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +133,8 @@ def test_summary_matches_events(dataset):
             money[region]["received"] += Decimal(d["amount"])
         elif e["type"] == "indicator.allocated":
             money[region]["allocated"] += Decimal(d["amount"])
-        elif e["type"] == "payment.made" and d.get("valid", True) and d["payment_date"]:
+        elif e["type"] == "payment.made" and d.get("valid", True) and d["payment_date"] \
+                and d["payee"]["account"] != special_account(region):  # not spending (seed 002)
             money[region]["paid"] += Decimal(d["amount"])
         elif e["type"] == "payment.returned":
             money[region]["paid"] -= Decimal(d["amount"])
@@ -164,33 +169,64 @@ def test_ground_truth_shape(dataset, mid):
     assert demo.summary(size=SIZE) == dataset.summary
 
 
+def _workdays_after(start: dt.date, n: int) -> dt.date:
+    day = start
+    while n:
+        day += dt.timedelta(days=1)
+        if chinese_calendar.is_workday(day):
+            n -= 1
+    return day
+
+
+def _covers(classes: list[str], fclass: str) -> bool:
+    return not classes or any(fclass.startswith(c) or c.startswith(fclass) for c in classes)
+
+
 def reference_check(events: list[dict]) -> set[tuple[str, str]]:
-    """A deliberately naive, independent implementation of the §6 rules the demo covers,
-    plus the timing/consistency rules clean data must never trip."""
+    """A deliberately naive, independent implementation of the 47 rules of DESIGN §6 as the
+    alerts service decides them, over the whole data set at once (no streaming, no ledger):
+    the demo must show exactly the injected cases. Returns (rule, event id) pairs; rules with one
+    alert per subject fire once, on the first event that shows them."""
     fired: set[tuple[str, str]] = set()
-    registry, records, accounts, projects, funds = {}, defaultdict(list), {}, {}, {}
-    issued, indicators, pending, available = {}, {}, {}, {}
-    project_left: dict[tuple[str, str], Decimal] = {}
-    seen_subsidy, seen_payment, payee_owner = {}, {}, {}
-    reps, employees, enterprises = set(), set(), {}
+    subjects: set[tuple[str, str]] = set()
+    registry, records, accounts, projects, funds, links = {}, defaultdict(list), {}, {}, {}, defaultdict(list)
+    issued, indicators, pending, available, first_out = {}, {}, {}, {}, {}
+    payments_of: dict[str, list[tuple[str, int, str]]] = defaultdict(list)  # indicator → (date, fen, event id)
+    returns_of: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    allocs_of: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    compiled: set[str] = set()
+    seen_subsidy, seen_payment, owners, recent = {}, {}, defaultdict(list), defaultdict(list)
+    reps, units_of, enterprises, statuses = {}, defaultdict(set), {}, defaultdict(list)
+    project_alloc, targets, reported = {}, {}, defaultdict(set)
     day = lambda s: dt.date.fromisoformat(s)  # noqa: E731
+    fen = lambda s: int(Decimal(s) * 100)  # noqa: E731
+    last_day = max(day(e["time"][:10]) for e in events)
+
+    def once(rule: str, subject: str, eid: str) -> None:
+        if (rule, subject) not in subjects:
+            subjects.add((rule, subject))
+            fired.add((rule, eid))
+
     for e in events:
         t, d, eid = e["type"], e["data"], e["id"]
         fire = lambda rule: fired.add((rule, eid))  # noqa: E731
         if t == "fund.registered":
             funds[d["fund_code"]] = d
+        elif t == "fund.linked":
+            if d["upper_fund_code"] != funds[d["fund_code"]].get("upper_fund_code"):
+                once("IND-07", d["fund_code"], eid)
         elif t == "household.registered":
             registry[d["person"]] = d
         elif t == "external.recorded":
             if d.get("person"):
                 records[d["person"]].append(d)
-                if d["kind"] == "public_employee":
-                    employees.add(d["person"])
-            if d.get("related_person"):
-                reps.add(d["related_person"])
-            if d.get("enterprise_code"):
+                if d["kind"] == "public_employee" and d.get("unit_code"):
+                    units_of[d["person"]].add(d["unit_code"])
+            if d["kind"] == "business_registration":
                 enterprises[d["enterprise_code"]] = d
-            assert d["kind"] != "business_status"
+                reps[d["enterprise_code"]] = d.get("related_person")
+            elif d["kind"] == "business_status":
+                statuses[d["enterprise_code"]].append(d)
         elif t == "account.registered":
             accounts[d["account"]] = d
         elif t == "project.registered":
@@ -198,35 +234,50 @@ def reference_check(events: list[dict]) -> set[tuple[str, str]]:
         elif t == "indicator.issued":
             issued[d["indicator_id"]] = d
             pending[d["from_indicator_id"]] -= Decimal(d["amount"])
+            first_out.setdefault(d["from_indicator_id"], d["issued_on"])
             assert pending[d["from_indicator_id"]] >= 0, "over-issued"
             if not d.get("doc_scan_ref"):
                 fire("IND-03")
             if not DOC_NO.match(d["doc_no"]):
                 fire("IND-04")
         elif t == "indicator.registered":
-            assert d["source"] != "carry_over" and not d["advance_issue"]
-            indicators[d["indicator_id"]] = d
+            assert d["source"] != "carry_over"
+            indicators[d["indicator_id"]] = {**d, "region": e["region"], "event": eid}
             pending[d["indicator_id"]] = available[d["indicator_id"]] = Decimal(d["amount"])
-            assert d["functional_class"] in funds[d["fund_code"]]["functional_classes"]
+            fund = funds[d["fund_code"]]
+            assert _covers(fund["functional_classes"], d["functional_class"])
             if d["source"] == "upper_transfer":
                 up = issued[d["upper_indicator_id"]]
-                designated = funds[d["fund_code"]].get("upper_fund_code")
-                assert up["fund_code"] in (d["fund_code"], designated)  # IND-05
-                assert (day(d["registered_on"]) - day(up["issued_on"])).days <= 7  # IND-01
+                if d["fund_code"] != up["fund_code"] and fund.get("upper_fund_code") != up["fund_code"]:
+                    fire("IND-05")
+                if _workdays_after(day(up["issued_on"]), 5) < day(d["registered_on"]):
+                    fire("IND-01")
+                if up["budget_year"] < d["budget_year"] and not up["advance_issue"] and not d["advance_issue"]:
+                    fire("IND-06")
                 if d["amount"] != up["amount"]:
                     fire("IND-02")
+            elif e["region"] not in ("000000", "410000") and fund["level"] in ("central", "provincial"):
+                fire("IND-05")
             if not d.get("doc_scan_ref"):
                 fire("IND-03")
             if not DOC_NO.match(d["doc_no"]):
                 fire("IND-04")
+        elif t == "indicator.compiled":
+            compiled.add(d["indicator_id"])
         elif t == "indicator.allocated":
             ind = indicators[d["indicator_id"]]
-            assert (day(d["allocated_on"]) - day(ind["registered_on"])).days <= 30  # ALC-01
-            assert d["functional_class"] in funds[ind["fund_code"]]["functional_classes"]  # ALC-05
-            assert not d["economic_class"].startswith(("301", "302"))
+            if d["indicator_id"] not in first_out:
+                first_out[d["indicator_id"]] = d["allocated_on"]
+                if ind["source"] == "upper_transfer" and (day(d["allocated_on"]) - day(ind["registered_on"])).days > 30:
+                    fire("ALC-01")
+            fund = funds[ind["fund_code"]]
+            if not _covers(fund["functional_classes"], d.get("functional_class") or ind["functional_class"]) \
+                    or (d.get("economic_class") or "").startswith(("301", "302")):
+                fire("ALC-05")
             if Decimal(d["amount"]) > pending[d["indicator_id"]]:
                 fire("ALC-02")
             pending[d["indicator_id"]] -= Decimal(d["amount"])
+            allocs_of[d["indicator_id"]].append((d["allocated_on"], fen(d["amount"])))
             if d["kind"] == "project":
                 name = d.get("project_name") or ""
                 if not name or name.isdigit() or name in GENERIC:
@@ -234,44 +285,67 @@ def reference_check(events: list[dict]) -> set[tuple[str, str]]:
                 if d["project_code"] not in projects:
                     fire("ALC-04")
                 else:
-                    project_left[(d["indicator_id"], d["project_code"])] = Decimal(d["amount"])
+                    project_alloc.setdefault(d["project_code"], (d["allocated_on"], eid))
         elif t == "payment.made":
             amount, paid_on = Decimal(d["amount"]), d["payment_date"]
             payer, payee = d["payer"], d["payee"]
+            when = paid_on or e["time"][:10]
             if paid_on is None:
                 fire("USE-02")
             if amount > available[d["indicator_id"]]:
                 fire("USE-01")
             available[d["indicator_id"]] -= amount
-            if d.get("project_code"):
-                key = (d["indicator_id"], d["project_code"])
-                if amount > project_left[key] and ("USE-01", eid) not in fired:
-                    raise AssertionError(f"{eid} overdraws its project allocation only")
-                project_left[key] -= amount
-                project = projects[d["project_code"]]
-                if paid_on:
-                    assert project["start_date"] <= paid_on <= project["end_date"]  # USE-08
-                assert payee["kind"] != "individual"  # ACC-04
-            assert not (d.get("economic_class") or "").startswith(PROHIBITED_ECONOMIC)  # USE-03
+            payee_acc, payer_acc = accounts.get(payee["account"], {}), accounts.get(payer["account"])
+            special = payee_acc.get("kind") == "special" and d["channel"] != "special_account"
+            if special:
+                fire("PRG-04")
+            if paid_on and d.get("valid", True) and not special:
+                payments_of[d["indicator_id"]].append((paid_on, fen(d["amount"]), eid))
+            if (d.get("economic_class") or "").startswith(PROHIBITED_ECONOMIC):
+                fire("USE-03")
             if d["settlement"] == "cash" and amount > 50_000:
                 fire("USE-04")
+            if any(w in d["purpose"] for w in PROHIBITED_PURPOSE):
+                fire("USE-09")
             key = (payee["account"], d["amount"], d["purpose"], paid_on)
             if key in seen_payment:
                 fire("USE-05")
             seen_payment[key] = d["payment_id"]
-            owner = payee.get("person") or payee.get("enterprise_code")
-            assert payee_owner.setdefault(payee["account"], owner) == owner  # ACC-02
-            assert payee["account_holder"] == payee["name"]  # ACC-03
-            assert payee["account"] != payer["account"]  # ACC-06
-            payer_acc = accounts.get(payer["account"])
+            parts = [r for r in recent[payee["account"]] if r[0] == payer["unit_code"] and paid_on and r[1]
+                     and abs((day(paid_on) - day(r[1])).days) <= 7 and 20_000 <= r[2] < 100_000
+                     and (r[2], r[3], r[1]) != (amount, d["purpose"], paid_on)]
+            if parts and 20_000 <= amount < 100_000 and amount + sum(r[2] for r in parts) >= 100_000:
+                fire("USE-06")
+            recent[payee["account"]].append((payer["unit_code"], paid_on, amount, d["purpose"]))
+            owner = payee.get("person") or payee.get("enterprise_code") or f"name:{payee['name']}"
+            if owners[payee["account"]] and owner not in owners[payee["account"]]:
+                once("ACC-02", payee["account"], eid)
+            if owner not in owners[payee["account"]]:
+                owners[payee["account"]].append(owner)
+            if payee["account_holder"] != payee["name"] or (payee_acc and payee_acc["holder_name"] != payee["name"]):
+                fire("ACC-03")
+            if d.get("project_code") and (payee["kind"] == "individual" or payee_acc.get("kind") == "personal"):
+                fire("ACC-04")
+            if payee["account"] == payer["account"] or payee["name"] == payer["unit_name"] \
+                    or (payee_acc.get("unit_code") and payee_acc.get("unit_code") == payer["unit_code"]):
+                fire("ACC-06")
             if not payer_acc or payer_acc["kind"] != "designated":
                 fire("ACC-01")
-            payee_acc = accounts.get(payee["account"], {})
             if (payer_acc and payer_acc["status"] != "active") or payee_acc.get("status", "active") != "active":
                 fire("ACC-05")
-            if payee["kind"] == "enterprise" and paid_on:  # BEN-07: founded long before the award
-                founded = day(enterprises[payee["enterprise_code"]]["record_date"])
-                assert (day(paid_on) - founded).days > 365
+            if d.get("project_code"):
+                project = projects[d["project_code"]]
+                if paid_on and not project["start_date"] <= paid_on <= project["end_date"]:
+                    fire("USE-08")
+            ent = payee.get("enterprise_code")
+            if ent:
+                if any(st["record_date"] <= when for st in statuses[ent]):
+                    once("BEN-06", ent, eid)
+                founded = day(enterprises[ent]["record_date"])
+                if 0 <= (day(when) - founded).days <= 180 and amount >= 200_000:
+                    once("BEN-07", ent, eid)
+                if payer["unit_code"] in units_of.get(reps.get(ent), ()):
+                    once("BEN-08", f"{ent}/{payer['unit_code']}", eid)
             lines = d.get("subsidy_lines") or []
             if lines and d["channel"] != "subsidy_card":
                 fire("USE-07")
@@ -280,15 +354,14 @@ def reference_check(events: list[dict]) -> set[tuple[str, str]]:
                 if line["payable"] != line["paid"]:
                     fire("BEN-05")
                 entry = registry.get(person)
-                if entry is None:
+                if entry is None or entry["status"] == "removed":
                     fire("BEN-01")
-                elif entry["status"] != "poor":
+                elif entry["status"] == "stable" and entry["since"] <= when:
                     fire("BEN-09")
                 for rec in records.get(person, []):
-                    when = paid_on or "2026-12-31"
                     if rec["kind"] == "death" and rec["record_date"] < when:
                         fire("BEN-03")
-                    elif rec["kind"] in ("deed_tax", "vehicle", "public_employee") and rec["record_date"] < when:
+                    elif rec["kind"] in ("deed_tax", "vehicle", "public_employee") and rec["record_date"] <= when:
                         fire("BEN-02")
                 subsidy_key = (person, line["subsidy_type"])
                 if subsidy_key in seen_subsidy:
@@ -296,9 +369,68 @@ def reference_check(events: list[dict]) -> set[tuple[str, str]]:
                 seen_subsidy[subsidy_key] = d["payment_id"]
         elif t == "payment.returned":
             available[d["indicator_id"]] += Decimal(d["amount"])
+            returns_of[d["indicator_id"]].append((d["returned_on"], fen(d["amount"])))
+        elif t == "performance.targets_set":
+            targets[d["project_code"]] = {**d, "event": eid}
+            allocated_on, _ = project_alloc[d["project_code"]]
+            if _workdays_after(day(allocated_on), 5) < day(d["set_on"]):
+                fire("PERF-01")
+        elif t == "performance.progress_reported":
+            reported[d["project_code"]].add(d["period_end"])
+            tg = targets[d["project_code"]]
+            target = next(x for x in tg["targets"] if x["metric_id"] == d["metric_id"])
+            start, deadline, pe = day(tg["set_on"]), day(target["deadline"]), day(d["period_end"])
+            share = Decimal((pe - start).days) / Decimal((deadline - start).days)
+            if share >= Decimal("0.2") and Decimal(d["actual_value"]) < Decimal("0.5") * Decimal(target["target_value"]) * share:
+                fire("PERF-02")
         elif t == "performance.self_evaluated":
-            assert Decimal(d["score"]) >= Decimal(d["target_score"])  # PERF-04
-    assert not (reps & employees)  # BEN-08
+            if Decimal(d["score"]) < Decimal(d["target_score"]):
+                fire("PERF-04")
+
+    for code, tg in targets.items():  # PERF-03: monitoring reports of the two periods
+        allocated_on = day(project_alloc[code][0])
+        for pe in (dt.date(2026, 6, 30), dt.date(2026, 9, 30)):
+            if (pe - allocated_on).days > 30 and pe.isoformat() not in reported[code]:
+                once("PERF-03", f"{code}/{pe}", tg["event"])
+    for ind_id, ind in indicators.items():  # the progress rules, on what the ledger would book
+        received, event = fen(ind["amount"]), ind["event"]
+        if ind["advance_issue"]:
+            if ind_id not in compiled:
+                fired.add(("ALC-06", event))
+            continue
+        on = day(ind["registered_on"])
+        pays = sorted(payments_of[ind_id])
+        issued_down = sum(fen(x["amount"]) for x in issued.values() if x["from_indicator_id"] == ind_id)
+        base = received - issued_down
+
+        def paid_by(cut: dt.date) -> int:
+            return sum(f for d_, f, _ in pays if day(d_) <= cut) - sum(f for d_, f in returns_of[ind_id] if day(d_) <= cut)
+
+        if base >= 10_000_000:
+            for cp in (dt.date(2026, 6, 30), dt.date(2026, 9, 30)):
+                age = (cp - on).days
+                if cp > on and age >= 60 and paid_by(cp) < Decimal("0.4") * base * age / (dt.date(2026, 12, 31) - on).days:
+                    fired.add(("PRG-01", event))
+            if base - paid_by(dt.date(2026, 12, 15)) > Decimal("0.3") * base:
+                fired.add(("PRG-03", event))
+        held_day = on + dt.timedelta(days=60)
+        out = sum(f for d_, f in allocs_of[ind_id] if day(d_) <= held_day) + \
+            sum(fen(x["amount"]) for x in issued.values() if x["from_indicator_id"] == ind_id and day(x["issued_on"]) <= held_day)
+        if received - out >= 5_000_000 and (received - out) * 10 >= received:
+            fired.add(("PRG-05", event))
+        if ind_id in first_out:
+            since, idle = day(first_out[ind_id]), False
+            for d_, f, _ in pays + [(last_day.isoformat(), 0, "")]:
+                if (day(d_) - since).days > 120:
+                    allocated = sum(a for ad, a in allocs_of[ind_id] if day(ad) <= since + dt.timedelta(days=120))
+                    idle |= allocated - paid_by(since + dt.timedelta(days=120)) >= 10_000_000
+                since = max(since, day(d_))
+            if idle:
+                fired.add(("PRG-02", event))
+        window = sum(f for d_, f, _ in pays if d_ >= "2026-11-15")
+        total = sum(f for _, f, _ in pays)
+        if window >= 10_000_000 and window * 10 > total * 3:
+            fired.add(("PRG-06", event))
     return fired
 
 

@@ -13,7 +13,8 @@ import pytest
 
 yaml = pytest.importorskip("yaml")
 
-from services.runtime.cli import SERVICES, build_parser  # noqa: E402
+from services.alerts.config import AlertsSettings  # noqa: E402
+from services.runtime.cli import SERVICES, WORKERS, build_parser  # noqa: E402
 from services.runtime.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ def _depends(service: dict) -> dict[str, str]:
 
 
 def test_one_image_runs_every_role():
-    assert {"topics", "migrate", *SERVICES} <= set(OURS)
+    assert {"topics", "migrate", *SERVICES, *WORKERS} <= set(OURS)
     assert len({s["image"] for s in OURS.values()}) == 1
 
 
@@ -61,6 +62,16 @@ def test_serve_services_wait_for_topics_and_migrate_and_publish_their_port():
         assert f"{port}:{port}" in svc["ports"]
         probe = " ".join(svc["healthcheck"]["test"])
         assert f":{port}/healthz" in probe and "curl" not in probe
+
+
+def test_workers_start_after_topics_and_migrate_with_an_internal_health_probe():
+    for name in WORKERS:
+        svc = SVCS[name]
+        assert _depends(svc) == {"topics": "service_completed_successfully",
+                                 "migrate": "service_completed_successfully"}
+        port = svc["environment"]["FUNDWATCH_ALERTS_WORKER_PORT"]
+        assert f":{port}/healthz" in " ".join(svc["healthcheck"]["test"])
+        assert "ports" not in svc  # internal: nothing published on the host
 
 
 def test_depends_on_targets_exist_and_conditions_are_sane():
@@ -105,7 +116,9 @@ def test_fundwatch_env_names_are_settings_fields():
     text = COMPOSE_FILE.read_text(encoding="utf-8") + DOCKERFILE.read_text(encoding="utf-8")
     names = set(re.findall(r"\bFUNDWATCH_[A-Z0-9_]+", text))
     assert names, "no FUNDWATCH_* variables found"
-    unknown = {n for n in names if n.removeprefix("FUNDWATCH_").lower() not in Settings.model_fields}
+    alerts = {f"ALERTS_{n.upper()}" for n in AlertsSettings.model_fields}
+    unknown = {n for n in names if n.removeprefix("FUNDWATCH_").lower() not in Settings.model_fields
+               and n.removeprefix("FUNDWATCH_") not in alerts}
     assert not unknown, f"not fields of Settings: {sorted(unknown)}"
 
 

@@ -270,7 +270,7 @@ PROGRAM_BY_KEY = {p.key: p for p in PROGRAMS}
 
 TRANCHE_NAMES = {1: "第一批", 2: "第二批", 3: "第三批"}
 TRANCHE_START = {1: dt.date(2026, 1, 12), 2: dt.date(2026, 3, 16), 3: dt.date(2026, 5, 25)}
-LAST_PAYMENT_DAY = dt.date(2026, 11, 27)
+LAST_PAYMENT_DAY = dt.date(2026, 12, 18)  # year-end payments: the year-end checkpoints see them
 
 # ------------------------------------------------------------------ 2026 working calendar (国务院办公厅 schedule)
 

@@ -50,6 +50,8 @@ class Issue:
     doc_day: int = 0
     scan: bool = True
     target: Node | CountyInd | None = None
+    budget_year: int = cat.YEAR  # IND-06: an earlier year's transfer passed down as this year's
+    advance: bool = False  # 提前下达 (ALC-06 cases)
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Slot:
     end: int = 0
     days: list[int] | None = None  # explicit payment days (USE-01 cases)
     overrides: dict[int, dict] = field(default_factory=dict)
+    cases: dict[str, dict] = field(default_factory=dict)  # slot-level injected cases (ALC-05, PERF-*)
     total: int = 0
     alloc: int = 0
     alloc_id: str = ""
@@ -104,6 +107,9 @@ class CountyInd:
     inflate_pct: int = 0  # ALC-02: the last allocation exceeds the pending balance by this share
     inflate: int = 0
     short: int = 0  # IND-02: registered this much less than issued
+    held: int = 0  # PRG-05: received but never allocated (fen)
+    alloc_ratio: int = 0  # PRG-03: allocate total / ratio % (0: the regular 94–98 %)
+    cases: dict[str, dict] = field(default_factory=dict)  # indicator-level injected cases and their truth
     n: int = 0
 
     @property

@@ -20,7 +20,7 @@ from services.demo.people import Enterprise, Registry, build_registry, make_ente
 COUNTY_WEIGHT = {"410324": 10, "410325": 12, "410326": 10, "410423": 14, "411624": 13, "411622": 11,
                  "411603": 13, "411625": 14, "411326": 12}
 PAYMENTS_PER_PROJECT = 8
-MIN_SIZE = 200  # below this there is no room for two cases of every injected rule
+MIN_SIZE = 600  # below this there is no room for two cases of every injected rule (all 47)
 SUBSIDY_SHARE = 0.6
 
 
@@ -204,7 +204,7 @@ def draw_amount(plan: Plan, slot: Slot, k: int) -> int:
 def finalize(plan: Plan) -> None:
     """Totals, allocations, indicator amounts up the chain, document numbers."""
     for slot in plan.slots:
-        if slot.days is not None:  # USE-01: the second payment overdraws the indicator
+        if slot.ind.variant:  # USE-01: the second payment overdraws the indicator
             first = regular_amount(plan, slot, 0)
             slot.alloc = ceil_to(first * 100 // 55, 10_000)
             second = slot.alloc - first + ceil_to(slot.alloc * 15 // 100, 100)
@@ -213,11 +213,15 @@ def finalize(plan: Plan) -> None:
         else:
             slot.total = sum(draw_amount(plan, slot, k) * (2 if slot.overrides.get(k, {}).get("dup") else 1)
                              for k in range(slot.n))
-            slot.alloc = ceil_to(slot.total * 100 // (94 + h64(plan.seed, "ratio", slot.key) % 5), 10_000)
+            ratio = slot.ind.alloc_ratio or 94 + h64(plan.seed, "ratio", slot.key) % 5
+            slot.alloc = ceil_to(slot.total * 100 // ratio, 10_000)
     for ind in plan.county_inds:
         for i, slot in enumerate(ind.slots, start=1):
             slot.alloc_id = f"FP-{ind.ind_id[4:]}-{i:04d}"
         ind.amount = sum(s.alloc for s in ind.slots) + (ind.bogus["amount"] if ind.bogus else 0)
+        if "PRG-05" in ind.cases:
+            ind.held = ceil_to(ind.amount * 25 // 100, 10_000)
+            ind.amount += ind.held
         ind.inflate = ceil_to(ind.amount * ind.inflate_pct // 100, 10_000)
         assert ind.issue is not None
         ind.issue.amount = ind.amount + ind.short

@@ -58,8 +58,10 @@ def reference_count(plan: Plan) -> int:
     accounts = len(cat.COUNTIES) * (len(cat.UNITS) + 1) + len(plan.extra.get("frozen", ())) + \
         len(plan.projects) + len(plan.extra.get("closed", ()))
     people = sum(len(r.hh) for r in plan.registries.values()) + len(plan.extra.get("special", ()))
-    records = len(plan.projects) + sum(1 for p in plan.extra.get("special", ()) if p["record"]) + _noise_count(plan)
-    return regions + len(cat.FUNDS) + groups + accounts + len(plan.projects) + people + records
+    records = len(plan.projects) + sum(1 for p in plan.extra.get("special", ()) if p["record"]) + _noise_count(plan) + \
+        len(plan.extra.get("employees", ()))
+    links = len(plan.extra.get("links", ()))
+    return regions + len(cat.FUNDS) + links + groups + accounts + len(plan.projects) + people + records
 
 
 def reference_events(plan: Plan) -> Iterator[dict]:
@@ -86,6 +88,9 @@ def reference_events(plan: Plan) -> Iterator[dict]:
             data["upper_fund_code"] = fund.upper
         data.update(functional_classes=list(fund.classes), group_code=group, for_households=fund.for_households)
         yield env("fund.registered", f"/fund-catalogue/{fund.region}", fund.region, fund.code, data)
+    for code, upper in plan.extra.get("links", ()):  # IND-07: a local fund linked to a second upper fund
+        region = cat.FUNDS[code].region
+        yield env("fund.linked", f"/fund-catalogue/{region}", region, code, {"fund_code": code, "upper_fund_code": upper})
     # responsible groups (谁主管、谁负责)
     upper_funds = [f for f in cat.FUNDS.values() if f.level in ("central", "provincial")]
     for code, (name, _county_name) in cat.GROUPS.items():
@@ -158,6 +163,11 @@ def _external(plan: Plan) -> Iterator[dict]:
             "record_id": f"SCJG-{ent.code}", "kind": "business_registration", "enterprise_code": ent.code,
             "record_date": ent.founded.isoformat(), "status": "存续", "related_person": rep,
             "details": f"{ent.name}；法定代表人{nm.person_name(rep)}"})
+    for ent, unit in plan.extra.get("employees", ()):  # BEN-08: the legal representative works for the payer
+        rep = nm.citizen_id(ent.county, ent.rep_index)
+        yield env("external.recorded", _EXTERNAL_SOURCE["public_employee"], ent.county, f"RY-{ent.code}", {
+            "record_id": f"RY-{ent.code}", "kind": "public_employee", "person": rep, "record_date": "2015-03-01",
+            "unit_code": unit, "details": f"{unit_name(ent.county, unit[6:])}在编人员"})
     for person in plan.extra.get("special", ()):
         record = person["record"]
         if not record:
@@ -179,7 +189,10 @@ def _external(plan: Plan) -> Iterator[dict]:
                 "record_date": (dt.date(2024, 1, 1) + dt.timedelta(days=h % 700)).isoformat()}
         if kind == "deed_tax":
             data["amount"] = yuan(200_000 + h % 3_000_000)
+        unit = nm.pick(list(cat.UNITS), "unit", seed, i)
+        if kind == "public_employee":
+            data["unit_code"] = county + unit
         data["details"] = {"deed_tax": "购买商品住房缴纳契税", "vehicle": "小型普通客车注册登记",
-                           "public_employee": f"{unit_name(county, nm.pick(list(cat.UNITS), 'unit', seed, i))}在编人员",
+                           "public_employee": f"{unit_name(county, unit)}在编人员",
                            "death": "死亡注销户籍"}[kind]
         yield env("external.recorded", _EXTERNAL_SOURCE[kind], county, data["record_id"], data)

@@ -10,11 +10,17 @@ import random
 from services.demo import catalogue as cat
 from services.demo import naming as nm
 from services.demo.naming import h64
+from services.demo import cases
 from services.demo.plan import Plan, Slot, regular_amount
 
-RULES = (  # what the ground truth covers, at least twice each
-    "IND-02", "IND-03", "IND-04", "ALC-02", "ALC-03", "ALC-04", "USE-01", "USE-02", "USE-04", "USE-05",
-    "USE-07", "ACC-01", "ACC-05", "BEN-01", "BEN-02", "BEN-03", "BEN-04", "BEN-05", "BEN-09",
+RULES = (  # what the ground truth covers, at least twice each: every rule of DESIGN §6
+    "IND-01", "IND-02", "IND-03", "IND-04", "IND-05", "IND-06", "IND-07",
+    "ALC-01", "ALC-02", "ALC-03", "ALC-04", "ALC-05", "ALC-06",
+    "PRG-01", "PRG-02", "PRG-03", "PRG-04", "PRG-05", "PRG-06",
+    "USE-01", "USE-02", "USE-03", "USE-04", "USE-05", "USE-06", "USE-07", "USE-08", "USE-09",
+    "ACC-01", "ACC-02", "ACC-03", "ACC-04", "ACC-05", "ACC-06",
+    "BEN-01", "BEN-02", "BEN-03", "BEN-04", "BEN-05", "BEN-06", "BEN-07", "BEN-08", "BEN-09",
+    "PERF-01", "PERF-02", "PERF-03", "PERF-04",
 )
 GENERIC_NAMES = ("水利专项", "扶贫项目", "基础设施建设", "产业项目")
 
@@ -52,15 +58,19 @@ def _special(plan: Plan, slot: Slot, status: str, record: dict | None = None) ->
 def inject(plan: Plan) -> None:
     rng = random.Random(f"{plan.seed}:scenarios")
     pick = _Picker(plan, rng)
+    pick.used |= cases.inject_timing(plan, random.Random(f"{plan.seed}:timing"))
+    cases.inject_slots(plan, random.Random(f"{plan.seed}:slots"))
+    taken = plan.extra["protected"]
     n = plan.n_case
     seed = plan.seed
-    subsidy = [s for s in plan.slots if s.ind.program.subsidy and s.n >= 3]
-    projects = [s for s in plan.slots if s.project and s.days is None and s.n >= 2]
+    subsidy = [s for s in plan.slots if s.ind.program.subsidy and s.n >= 3 and s.ind.ind_id not in taken]
+    projects = [s for s in plan.slots if s.project and not s.ind.variant and s.n >= 2 and s.ind.ind_id not in taken]
     if not projects:
-        projects = [s for s in plan.slots if s.project and s.days is None]
+        projects = [s for s in plan.slots if s.project and not s.ind.variant and s.ind.ind_id not in taken]
     by_type: dict[str, list[Slot]] = {}
     for s in subsidy:
         by_type.setdefault(s.ind.program.subsidy.type, []).append(s)  # type: ignore[union-attr]
+    cases.inject_enterprises(plan, pick, projects)
     household_slots = by_type.get("到户增收") or [s for s in subsidy if s.ind.program.subsidy.per_household] or subsidy
     card_slots = [s for s in subsidy if cat.FUNDS[s.ind.program.fund].for_households] or subsidy
 
@@ -94,7 +104,9 @@ def inject(plan: Plan) -> None:
         slot.overrides[k] = {"rule": "BEN-09", "person": person}
 
         # ---- usage
-        slot, k = pick.draw(subsidy if i % 2 else projects)
+        # an undated payment is not spending (seed 002): late in the year, and on a large indicator,
+        # so that it does not also put the indicator behind schedule
+        slot, k = pick.draw(subsidy if i % 2 else cases.pools(plan, projects)["large"], 0.7, 1.0)
         slot.overrides[k] = {"rule": "USE-02", "no_date": True}
 
         slot, k = pick.draw(projects)
@@ -122,6 +134,8 @@ def inject(plan: Plan) -> None:
             ent.old_account = nm.enterprise_account(ent.county, ent.serial, old=True)
             plan.extra.setdefault("closed", []).append(ent.old_account)
             slot.overrides[k] = {"rule": "ACC-05", "payee_account": ent.old_account, "status": "closed"}
+
+        cases.inject_payments(plan, pick, subsidy, projects, i)
 
     _indicator_cases(plan, rng)
     n_returns = max(2, plan.size // 400)
@@ -161,7 +175,7 @@ def _indicator_cases(plan: Plan, rng: random.Random) -> None:
     rng.shuffle(order)
     proj_order = with_projects[:]
     rng.shuffle(proj_order)
-    taken: set[str] = set()
+    taken: set[str] = set(plan.extra.get("protected", ()))
 
     def take(pool):
         """A fresh indicator for each case: at large sizes the indicators run out before n_case."""
@@ -172,8 +186,9 @@ def _indicator_cases(plan: Plan, rng: random.Random) -> None:
         return None
 
     seed = plan.seed
+    big = [ind for ind in proj_order if cases._volume(plan, ind) >= 100_000_000]  # the bogus part stays small
     for i in range(plan.n_case):
-        if ind := take(proj_order):
+        if ind := take(big or proj_order):
             ind.bogus = {"index": i}  # ALC-04 (amount below)
         if ind := take(proj_order):
             ind.inflate_pct = 15 + i % 4 * 5  # ALC-02

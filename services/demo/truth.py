@@ -6,12 +6,24 @@ from __future__ import annotations
 from collections import Counter
 
 from services.demo import catalogue as cat
-from services.demo.naming import yuan
+from services.demo.naming import special_account, yuan
 
 
 def fen(amount: str) -> int:
     whole, _, frac = amount.partition(".")
     return int(whole) * 100 + int((frac + "00")[:2])
+
+
+def subject_of(rule: str, refs: dict) -> str:
+    """The natural key an alert about the case carries (the alert's subject; for persons without
+    their hashed ID, for ACC-02 the clear account number that the alert names by its hash)."""
+    if rule == "IND-02":
+        return f"transfer/{refs['upper_indicator_id']}"
+    if rule in ("IND-03", "IND-04"):
+        return f"indicator/{refs['indicator_id']}"
+    if "allocation_id" in refs:
+        return f"allocation/{refs['allocation_id']}"
+    return f"payment/{refs['payment_id']}"
 
 
 class Recorder:
@@ -34,12 +46,14 @@ class Recorder:
             county["allocated"] += fen(data["amount"])
         elif kind == "payment.made":
             self.payments += 1
-            if data.get("valid", True) and data.get("payment_date"):
+            into_special = (data.get("payee") or {}).get("account") == special_account(region)
+            if data.get("valid", True) and data.get("payment_date") and not into_special:
                 county["paid"] += fen(data["amount"])
         elif kind == "payment.returned":
             county["paid"] -= fen(data["amount"])
 
     def add(self, rule: str, event: dict, refs: dict, note: str) -> None:
+        refs = {**refs, "subject": refs.get("subject") or subject_of(rule, refs)}
         self.truth.append({"rule_id": rule, "event_id": event["id"], "region": event["region"],
                            "refs": refs, "note": note})
 
@@ -57,6 +71,7 @@ class Recorder:
                        **{k: yuan(v) for k, v in m.items()}}
                 for code, m in self.money.items()
             },
-            "paid_rule": "payment.made with valid=true and a payment_date, minus payment.returned (seed 002)",
+            "paid_rule": "payment.made with valid=true and a payment_date, not into the county's fiscal special "
+                         "account, minus payment.returned (seed 002)",
             "ground_truth": dict(sorted(rules.items())),
         }

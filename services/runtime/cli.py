@@ -10,7 +10,8 @@ import sys
 
 from services.runtime.settings import get_settings
 
-SERVICES = ("ingest", "ledger", "alerts", "notify")
+SERVICES = ("ingest", "ledger", "alerts", "notify")  # the HTTP services
+WORKERS = ("alerts-worker",)  # background roles without a public API (faust web on an internal port)
 MIGRATED = ("ledger", "notify", "alerts")
 
 
@@ -24,7 +25,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from services.runtime.service import configure_logging
 
     configure_logging(os.environ.get("FUNDWATCH_LOG_LEVEL", "INFO"))
-    module = importlib.import_module(f"services.{args.service}.main")
+    package, _, role = args.service.partition("-")  # alerts-worker → services.alerts.worker
+    module = importlib.import_module(f"services.{package}.{role or 'main'}")
     return module.main(get_settings()) or 0
 
 
@@ -112,6 +114,15 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ledger(args: argparse.Namespace) -> int:
+    from services.ledger import rebuild
+
+    settings = get_settings()
+    if args.ledger_command == "rebuild":
+        return rebuild.run_rebuild(settings, target_url=args.target_url, keep=args.keep, idle_timeout_s=args.timeout)
+    return rebuild.run_verify(settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fundwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_up)
 
     p = sub.add_parser("serve", help="run one service process")
-    p.add_argument("service", choices=SERVICES)
+    p.add_argument("service", choices=SERVICES + WORKERS)
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker only")
@@ -150,6 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", action="append", help="responsible group the user acts for (repeatable)")
     p.add_argument("--hours", type=float, default=12)
     p.set_defaults(func=_cmd_token)
+
+    p = sub.add_parser("ledger", help="ledger replay and audit")
+    ledger = p.add_subparsers(dest="ledger_command", required=True)
+    q = ledger.add_parser("rebuild", help="reproject the log into fresh tables and compare with the live ones "
+                                          "(exit 1 on a mismatch)")
+    q.add_argument("--target-url", help="empty database to rebuild into (default: a temporary database on the "
+                                        "live PostgreSQL server, or a new SQLite file beside the live one)")
+    q.add_argument("--keep", action="store_true", help="keep the rebuilt database")
+    q.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds without records")
+    q.set_defaults(func=_cmd_ledger)
+    q = ledger.add_parser("verify", help="recompute the journal's hash chain; exit 1 at the first broken link")
+    q.set_defaults(func=_cmd_ledger)
 
     p = sub.add_parser("schemas", help="export contract JSON Schemas")
     p.add_argument("--check", action="store_true", help="fail when the exported files are stale")

@@ -21,11 +21,11 @@ from pathlib import Path
 import httpx
 
 from services.runtime.broker import EmbeddedBroker
+from services.runtime.cli import SERVICES, WORKERS
 from services.runtime.db import migrate
 from services.runtime.kafka import ensure_topics
 from services.runtime.settings import Settings
 
-SERVICES = ("ingest", "ledger", "alerts", "notify")
 VAR = Path("var")
 
 
@@ -63,7 +63,7 @@ class Supervisor:
 
     def wait_healthy(self, timeout_s: float = 90.0) -> None:
         deadline = time.monotonic() + timeout_s
-        waiting = {c.name for c in self.children}
+        waiting = {c.name for c in self.children if c.name in SERVICES}  # workers have no public HTTP port
         while waiting and time.monotonic() < deadline:
             for child in self.children:
                 if child.process.poll() is not None:
@@ -120,17 +120,18 @@ def summary(settings: Settings) -> dict:
         "ledger": get("ledger", "/v1/overview"),
         "ledger_status": get("ledger", "/v1/status"),
         "notify": get("notify", "/v1/status"),
+        "alerts": get("alerts", "/v1/status"),
     }
 
 
 def print_summary(settings: Settings, data: dict, elapsed: float) -> None:
-    ingest, overview, notify = data["ingest"], data["ledger"], data["notify"]
+    ingest, overview, notify = data["ingest"], data["ledger"]["totals"], data["notify"]
     by_level = notify.get("inbox_by_level", {})
     print("\n" + "=" * 72)
     print(f" fundwatch is up ({elapsed:.1f} s)   财政扶贫资金动态监控平台")
     print("=" * 72)
     for name in SERVICES:
-        docs = "/docs" if name != "alerts" else "/v1/status"
+        docs = "/docs"
         print(f"  {name:<7} {settings.url(name)}{docs}")
     print(f"  broker  {settings.kafka_bootstrap} (embedded Tansu, memory only)")
     print(f"  store   {settings.database_url}")
@@ -138,10 +139,14 @@ def print_summary(settings: Settings, data: dict, elapsed: float) -> None:
     print("-" * 72)
     print(f"  events ingested      {ingest['accepted_total']}")
     print(f"  ledger applied       {data['ledger_status']['events_applied']}")
-    print(f"  received (yuan)      {overview['received']}")
+    print(f"  scale (yuan)         {overview['scale']}")
     print(f"  allocated (yuan)     {overview['allocated']}")
     print(f"  paid (yuan)          {overview['paid']}   progress {float(overview['progress']):.1%}")
     print(f"  alerts by level      " + (", ".join(f"{k}: {v}" for k, v in sorted(by_level.items())) or "none yet"))
+    alerts = data.get("alerts", {}).get("alerts", {})
+    print("  alerts (read model)  " + (", ".join(f"{k}: {v}" for k, v in sorted(alerts.get("by_level", {}).items()))
+                                       or "none yet") + f"; open {alerts.get('open', {}).get('open', 0)}")
+    print("  alerts by category   " + ", ".join(f"{k}: {v}" for k, v in sorted(alerts.get("by_category", {}).items())))
     print("-" * 72)
     print("  Ctrl-C stops everything.")
     sys.stdout.flush()
@@ -186,9 +191,9 @@ def up(database_url: str | None = None, size: int = 2000, demo: bool = True, kee
     supervisor = Supervisor(settings, VAR)
     try:
         asyncio.run(ensure_topics(settings))
-        for service in ("ledger", "notify"):
+        for service in ("ledger", "notify", "alerts"):
             migrate(settings.database_url, service)
-        for service in SERVICES:
+        for service in (*SERVICES, *WORKERS):
             supervisor.start(service)
         print("starting ingest, ledger, alerts, notify …", flush=True)
         supervisor.wait_healthy()

@@ -1,0 +1,212 @@
+"""Alerts benchmark: throughput of one worker through all 47 rules, and event-to-alert latency
+under load, on the embedded broker. Not a test; run by hand:
+
+    .venv/bin/python benchmarks/alerts_bench.py --size 20000 --rate 3000
+
+1. The demo data set of `--size` payments, with the ledger's derived stream (postings,
+   interlocks, overdraws) computed by the real ledger recorder on SQLite, is published to the
+   topics in time order. One `alerts-worker` process is started on the backlog: throughput is
+   the events it routes and evaluates per second until every fact has been applied.
+2. A second data set (another seed, same size) is published at `--rate` events/s to the running,
+   caught-up worker; for every alert raised by an event of this phase, latency is the time from
+   the moment the event was handed to the broker to the moment the alert transition was read
+   back from the alert topic. p50/p99 are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from contracts import parse_event  # noqa: E402
+from contracts.envelope import Envelope  # noqa: E402
+from contracts.topics import Family  # noqa: E402
+from services import demo  # noqa: E402
+from services.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
+from services.runtime.kafka import ensure_topics, make_consumer, make_producer  # noqa: E402
+from services.runtime.settings import Settings  # noqa: E402
+
+
+def with_ledger(events: list[dict], pii_key: bytes, db: Path) -> list[Envelope]:
+    """Input events interleaved with the ledger's derived stream (the real recorder, SQLite)."""
+    from services.ledger.recorder import Recorder
+    from services.runtime.db import make_engine, migrate
+
+    url = f"sqlite+aiosqlite:///{db}"
+    migrate(url, "ledger")
+    parsed = [parse_event(e, pii_key=pii_key) for e in events]
+
+    async def run() -> list[Envelope]:
+        engine = make_engine(url)
+        recorder = Recorder("ledger", write_outbox=False)
+        out: list[Envelope] = []
+        try:
+            for i in range(0, len(parsed), 1000):
+                chunk = parsed[i:i + 1000]
+                async with engine.begin() as conn:
+                    derived = await recorder.apply(conn, chunk)
+                out += chunk
+                out += [parse_event(o.value) for o in derived]
+        finally:
+            await engine.dispose()
+        return out
+
+    return asyncio.run(run())
+
+
+def status(port: int) -> dict:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/v1/status", timeout=2).json()["counters"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return {}
+
+
+def start_worker(settings: Settings, port: int, log: Path) -> subprocess.Popen:
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"FUNDWATCH_{name.upper()}"] = str(value.get_secret_value() if hasattr(value, "get_secret_value")
+                                                   else value)
+    env.update(FUNDWATCH_ALERTS_WORKER_PORT=str(port), FUNDWATCH_LOG_LEVEL="WARNING")
+    return subprocess.Popen([sys.executable, "-m", "services.runtime.cli", "serve", "alerts-worker"], cwd=ROOT, env=env,
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)  # noqa: SIM115
+
+
+async def publish(settings: Settings, events: list[Envelope], rate: float | None, sent_at: dict[str, float]) -> float:
+    producer = make_producer(settings, linger_ms=2)
+    await producer.start()
+    started = time.monotonic()
+    try:
+        futures = []
+        for i, e in enumerate(events):
+            if rate:
+                due = started + i / rate
+                delay = due - time.monotonic()
+                if delay > 0:
+                    if futures:
+                        await asyncio.gather(*futures)
+                        futures = []
+                    await asyncio.sleep(delay)
+            futures.append(await producer.send(settings.topic(e.family), e.to_json(), key=e.key))
+            sent_at[e.id] = time.time()
+            if len(futures) >= 500:
+                await asyncio.gather(*futures)
+                futures = []
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.monotonic() - started
+
+
+async def collect(settings: Settings, sent_at: dict[str, float], latencies: list[float], stop: asyncio.Event) -> None:
+    consumer = make_consumer(settings, f"bench-{uuid.uuid4().hex[:6]}", settings.topic(Family.alert))
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=200)
+            now = time.time()
+            for records in batches.values():
+                for r in records:
+                    e = parse_event(r.value)
+                    if e.type != "alert.transitioned" or e.data.transition.value != "raised":
+                        continue
+                    ids = [i for i in e.data.evidence_event_ids if i in sent_at]
+                    if ids:
+                        latencies.append(now - max(sent_at[i] for i in ids))
+    finally:
+        await consumer.stop()
+
+
+def wait_drained(port: int, events: int, timeout_s: float = 900) -> float:
+    """Seconds until the worker has routed `events` and applied every fact it routed."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        c = status(port)
+        if c.get("events", 0) >= events and c.get("facts_applied", 0) >= c.get("facts", 1):
+            return time.monotonic()
+        time.sleep(0.05)
+    raise TimeoutError(f"worker did not drain: {status(port)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=20_000, help="demo payments per data set")
+    parser.add_argument("--rate", type=float, default=3000, help="events/s offered in the latency phase")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="alerts-bench-"))
+    broker = EmbeddedBroker(free_port(), log_path=tmp / "broker.log").start()
+    settings = Settings(kafka_bootstrap=broker.bootstrap, topic_prefix=f"b{uuid.uuid4().hex[:8]}",
+                        database_url=f"sqlite+aiosqlite:///{tmp / 'unused.db'}")
+    port = free_port()
+    worker = None
+    try:
+        print(f"preparing two data sets of {args.size} payments with the ledger's derived stream …", flush=True)
+        backlog = with_ledger(demo.generate(size=args.size).events, settings.pii_key_bytes, tmp / "l1.db")
+        live = with_ledger(demo.generate(size=args.size, seed=7).events, settings.pii_key_bytes, tmp / "l2.db")
+        live = [e for e in live if e.type not in ("region.registered", "fund.registered", "group.assigned")]
+        asyncio.run(ensure_topics(settings))
+        sent_at: dict[str, float] = {}
+        asyncio.run(publish(settings, backlog, None, sent_at))
+        print(f"backlog: {len(backlog)} events on the broker; starting one worker", flush=True)
+
+        worker = start_worker(settings, port, tmp / "worker.log")
+        while not status(port):
+            time.sleep(0.1)
+        while status(port).get("events", 0) == 0:
+            time.sleep(0.01)
+        t0 = time.monotonic()
+        t1 = wait_drained(port, len(backlog))
+        c = status(port)
+        print(f"throughput: {len(backlog)} events in {t1 - t0:.1f} s = {len(backlog) / (t1 - t0):,.0f} events/s "
+              f"({c.get('facts', 0):,} facts, {c.get('state_writes', 0):,} state writes, "
+              f"{c.get('messages', 0):,} faust messages, {sum(v for k, v in c.items() if k.startswith('rule:')):,} alerts)",
+              flush=True)
+
+        async def latency_phase() -> tuple[float, list[float]]:
+            latencies: list[float] = []
+            stop = asyncio.Event()
+            sent: dict[str, float] = {}
+            reader = asyncio.create_task(collect(settings, sent, latencies, stop))
+            await asyncio.sleep(5)  # the reader joins its group
+            took = await publish(settings, live, args.rate, sent)
+            await asyncio.to_thread(wait_drained, port, len(backlog) + len(live))
+            await asyncio.sleep(1)
+            stop.set()
+            await reader
+            return took, latencies
+
+        took, latencies = asyncio.run(latency_phase())
+        latencies.sort()
+        if latencies:
+            p50 = statistics.median(latencies)
+            p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+            print(f"latency: {len(live)} events offered at {len(live) / took:,.0f}/s; {len(latencies)} alerts raised; "
+                  f"event-to-alert p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
+        print(f"worker counters: {status(port)}")
+        return 0
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        broker.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

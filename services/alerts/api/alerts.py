@@ -1,0 +1,171 @@
+"""Alert inbox and alert detail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from contracts.alert import AlertLevel
+from contracts.types import RegionCode, region_prefix
+from services.alerts import store
+from services.alerts.api.deps import Conn, visible_alert
+from services.alerts.catalogue import CATALOGUE, CATEGORIES
+from services.runtime.auth import CurrentPrincipal
+from services.runtime.projection import lag
+
+router = APIRouter(tags=["alerts"])
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
+
+
+class Alert(BaseModel):
+    alert_id: str
+    rule_id: str
+    category: str
+    category_zh: str
+    title_zh: str
+    title_en: str
+    subject: str
+    region: str
+    fund_code: str | None
+    group_code: str | None
+    level: AlertLevel
+    open: bool
+    status: str = Field(description="open | closed")
+    shadow: bool
+    budget_year: int | None
+    due: dt.date | None
+    findings: str
+    raised_at: dt.datetime
+    updated_at: dt.datetime
+    transitions: int
+    last_transition: str
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Alert:
+        return cls(**{**row, "category_zh": CATEGORIES.get(row["category"], row["category"]),
+                      "status": "open" if row["open"] else "closed", "raised_at": _utc(row["raised_at"]),
+                      "updated_at": _utc(row["updated_at"])})
+
+
+class AlertPage(BaseModel):
+    items: list[Alert]
+    total: int
+
+
+class Evidence(BaseModel):
+    event_id: str
+    type: str
+    time: dt.datetime | None = None
+    region: str | None = None
+    facts: dict[str, str] = {}
+
+
+class TransitionOut(BaseModel):
+    transition_id: str
+    seq: int
+    kind: str
+    from_level: AlertLevel | None
+    level: AlertLevel
+    open: bool
+    actor: str
+    at: dt.datetime
+    method: str | None
+    findings: str
+    evidence: list[Evidence]
+    disposition_id: str | None
+    corrective_actions: list[str]
+    attachments: list[str]
+
+
+class DispositionOut(BaseModel):
+    disposition_id: str
+    alert_id: str
+    action: str
+    actor: str
+    group_code: str
+    status: str = Field(description="filed (sent to the state machine) | applied | refused")
+    reason: str | None
+    transition_id: str | None
+    filed_at: dt.datetime
+    decided_at: dt.datetime | None
+
+
+class AlertDetail(BaseModel):
+    alert: Alert
+    basis: str = Field(description="the seed passage or law the rule rests on")
+    history: list[TransitionOut]
+    evidence: list[Evidence] = Field(description="the events that triggered the alert (every transition's, once)")
+    dispositions: list[DispositionOut]
+
+
+class Status(BaseModel):
+    events_applied: int
+    dead_lettered: int
+    alerts: dict[str, dict[str, int]]
+    lag: dict[str, int]
+
+
+@router.get("/healthz", tags=["status"])
+async def healthz(conn: Conn) -> dict[str, str]:
+    await store.counts(conn)
+    return {"status": "ok"}
+
+
+@router.get("/v1/alerts", response_model=AlertPage, summary="预警列表 (alerts, newest first)")
+async def list_alerts(
+    conn: Conn,
+    principal: CurrentPrincipal,
+    region: Annotated[RegionCode | None, Query(description="行政区划：该区划及其下级 (default: your own)")] = None,
+    level: AlertLevel | None = None,
+    category: Annotated[str | None, Query(description=", ".join(CATEGORIES))] = None,
+    rule_id: Annotated[str | None, Query(pattern=r"^[A-Z]+-\d{2}$")] = None,
+    group: Annotated[str | None, Query(description="responsible group code")] = None,
+    status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
+    since: Annotated[dt.datetime | None, Query(description="raised at or after")] = None,
+    until: Annotated[dt.datetime | None, Query(description="raised before")] = None,
+    shadow: Annotated[bool, Query(description="include alerts of rules on trial (shadow mode)")] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AlertPage:
+    scope = principal.scope(region)
+    page = await store.list_alerts(conn, store.AlertFilter(
+        region_prefix(scope), level.value if level else None, category, rule_id, group, status, since, until, shadow),
+        limit, offset)
+    return AlertPage(items=[Alert.of(r) for r in page.items], total=page.total)
+
+
+@router.get("/v1/alerts/{alert_id}", response_model=AlertDetail, summary="预警详情：历史、证据、处理单")
+async def alert_detail(alert_id: str, conn: Conn, principal: CurrentPrincipal) -> AlertDetail:
+    alert = await visible_alert(conn, principal, alert_id)
+    history = await store.history(conn, alert_id)
+    seen: set[str] = set()
+    evidence = []
+    for t in history:
+        t["at"] = _utc(t["at"])
+        for e in t["evidence"]:
+            if e["event_id"] not in seen:
+                seen.add(e["event_id"])
+                evidence.append(e)
+    dispositions = [{**d, "filed_at": _utc(d["filed_at"]), "decided_at": _utc(d["decided_at"])}
+                    for d in await store.dispositions_of(conn, alert_id)]
+    return AlertDetail(alert=Alert.of(alert), basis=CATALOGUE[alert["rule_id"]].basis,
+                       history=[TransitionOut(**t) for t in history], evidence=[Evidence(**e) for e in evidence],
+                       dispositions=[DispositionOut(**d) for d in dispositions])
+
+
+@router.get("/v1/status", response_model=Status, tags=["status"])
+async def status(conn: Conn, request: Request) -> Status:
+    projection = request.app.state.projection
+    return Status(events_applied=projection.applied if projection else 0,
+                  dead_lettered=projection.dead_lettered if projection else 0,
+                  alerts=await store.counts(conn), lag=await lag(projection) if projection else {})
+
+
+__all__ = ["router", "json"]

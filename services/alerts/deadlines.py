@@ -1,0 +1,142 @@
+"""Deadline items (seed 000 art. 17(1), 黄色警铃) as pure functions.
+
+A deadline rule opens an item when the work becomes due (a transfer issued, a project
+allocated …). The bell rings `lead` working days before the due date unless the work is done;
+done in time clears the bell; once the due date has passed the item escalates (yellow/red by
+configuration). Completion carries its own business date, so an item decides the same way
+whether the clock ticked before the completion arrived or not — a replay rings the bells a
+live run would have rung, at their own times."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from services.alerts.calendar import add_working_days, end_of, start_of
+from services.alerts.findings import BELL, CLEAR, ESCALATE, Evidence, Finding
+
+
+@dataclass(frozen=True)
+class DeadlineItem:
+    rule_id: str
+    subject: str
+    region: str
+    stream: str  # the clock that decides when the deadline has passed
+    start: str  # ISO dates
+    due: str
+    bell: str
+    text: str  # what is due, for the findings
+    evidence: tuple[dict, ...] = ()
+    fund_code: str | None = None
+    budget_year: int | None = None
+    done: str | None = None  # completion date
+    belled: bool = False
+    escalated: bool = False
+
+    @property
+    def closed(self) -> bool:
+        return self.done is not None or self.escalated
+
+    def next_check(self) -> str | None:
+        """The date whose start makes the item act again (None: nothing left to do on the clock)."""
+        if self.closed:
+            return None
+        return self.bell if not self.belled else (dt.date.fromisoformat(self.due) + dt.timedelta(days=1)).isoformat()
+
+    def to_wire(self) -> dict[str, Any]:
+        d = {name: getattr(self, name) for name in _NAMES}
+        d["evidence"] = list(self.evidence)
+        return d
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> DeadlineItem:
+        return cls(**{**d, "evidence": tuple(d.get("evidence") or ())})
+
+
+_NAMES = tuple(f.name for f in fields(DeadlineItem))
+
+
+def next_check_of(raw: dict[str, Any]) -> str | None:
+    """`DeadlineItem.next_check` on the wire form (hot path: no object built)."""
+    if raw.get("done") is not None or raw.get("escalated"):
+        return None
+    if not raw.get("belled"):
+        return raw["bell"]
+    return (dt.date.fromisoformat(raw["due"]) + dt.timedelta(days=1)).isoformat()
+
+
+def working_deadline(start: dt.date, working_days: int, lead: int) -> tuple[dt.date, dt.date]:
+    """(due, bell): `working_days` working days after `start`, bell `lead` working days before."""
+    due = add_working_days(start, working_days)
+    bell = add_working_days(due, -lead) if lead else due
+    return due, max(bell, start)
+
+
+def calendar_deadline(start: dt.date, days: int, lead: int) -> tuple[dt.date, dt.date]:
+    """(due, bell): `days` calendar days after `start` (Budget Law style), bell `lead` working days before."""
+    due = start + dt.timedelta(days=days)
+    bell = add_working_days(due, -lead) if lead else due
+    return due, max(bell, start)
+
+
+def open_item(rule_id: str, subject: str, region: str, stream: str, start: dt.date, due: dt.date, bell: dt.date,
+              text: str, evidence: tuple[Evidence, ...] = (), fund_code: str | None = None,
+              budget_year: int | None = None) -> DeadlineItem:
+    return DeadlineItem(rule_id, subject, region, stream, start.isoformat(), due.isoformat(), bell.isoformat(), text,
+                        tuple(e.to_wire() for e in evidence), fund_code, budget_year)
+
+
+def _finding(item: DeadlineItem, op: str, at: dt.datetime, text: str, extra: tuple[Evidence, ...] = (),
+             **details: Any) -> Finding:
+    ev = tuple(Evidence.from_wire(e) for e in item.evidence) + extra
+    return Finding(item.rule_id, item.subject, item.region, text, ev, item.fund_code, at.isoformat(),
+                   item.budget_year, op, item.due, details)
+
+
+def _bell(item: DeadlineItem) -> Finding:
+    return _finding(item, BELL, start_of(dt.date.fromisoformat(item.bell)),
+                    f"{item.text}: due {item.due}, not done yet")
+
+
+def _escalation(item: DeadlineItem, why: str, extra: tuple[Evidence, ...] = ()) -> Finding:
+    return _finding(item, ESCALATE, end_of(dt.date.fromisoformat(item.due)), why, extra,
+                    bell_at=start_of(dt.date.fromisoformat(item.bell)).isoformat())
+
+
+def complete(item: DeadlineItem, on: dt.date, evidence: tuple[Evidence, ...] = ()) -> tuple[DeadlineItem, list[Finding]]:
+    """The work was done on `on`. In time: the bell (rung or due to have rung by then) is cleared.
+    Late: the deadline had passed — escalate if not done already; the late completion is evidence."""
+    if item.done is not None:
+        return item, []
+    due, bell = dt.date.fromisoformat(item.due), dt.date.fromisoformat(item.bell)
+    out: list[Finding] = []
+    if on <= due:
+        if item.escalated:
+            return replace(item, done=on.isoformat()), []
+        belled = item.belled
+        if not belled and on >= bell and on > dt.date.fromisoformat(item.start):
+            out.append(_bell(item))
+            belled = True
+        if belled:
+            out.append(_finding(item, CLEAR, start_of(on) if on > bell else start_of(bell),
+                                f"{item.text}: done on {on.isoformat()}, in time (due {item.due})", evidence))
+        return replace(item, done=on.isoformat(), belled=belled), out
+    if not item.escalated:
+        out.append(_escalation(item, f"{item.text}: due {item.due}, done late on {on.isoformat()}", evidence))
+    return replace(item, done=on.isoformat(), belled=True, escalated=True), out
+
+
+def tick(item: DeadlineItem, now: dt.datetime | None) -> tuple[DeadlineItem, list[Finding]]:
+    """The clock of the item's stream says `now`: ring the bell, escalate past the due date."""
+    if now is None or item.closed:
+        return item, []
+    due, bell = dt.date.fromisoformat(item.due), dt.date.fromisoformat(item.bell)
+    out: list[Finding] = []
+    if now >= end_of(due):
+        out.append(_escalation(item, f"{item.text}: due {item.due}, not done"))
+        return replace(item, belled=True, escalated=True), out
+    if not item.belled and now >= start_of(bell):
+        out.append(_bell(item))
+        return replace(item, belled=True), out
+    return item, out

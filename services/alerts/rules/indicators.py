@@ -1,0 +1,150 @@
+"""Indicator receipt rules (指标接收): IND-01 … IND-07."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+
+from services.alerts.config import RuleConfig
+from services.alerts.deadlines import DeadlineItem, open_item, working_deadline
+from services.alerts.findings import Evidence, Finding, evidence
+from services.alerts.model import Fund, IndicatorDoc
+
+UPPER_LEVELS = ("central", "provincial")
+_TITLE_WORDS = ("关于", "请示", "报告", "纪要", "函", "通知", "申请", "追加", "会议")
+_BRACKETS = re.compile(r"[\[【(（〔]\s*((19|20)\d{2})\s*[\]】)）〕]")
+
+
+@lru_cache(maxsize=16)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def doc_no_problem(doc_no: str, pattern: str) -> str | None:
+    """Why a document number is irregular (None: it follows 〈机关代字〉〔年份〕序号号)."""
+    text = doc_no.strip()
+    if _compiled(pattern).fullmatch(text):
+        return None
+    if re.fullmatch(r"[\d\s\-—_./、]+", text):
+        return "bare digits instead of a document number"
+    if any(w in text for w in _TITLE_WORDS) and not re.search(r"\d+号$", text):
+        return "a title (request, report, minutes, letter) instead of a document number"
+    if _BRACKETS.search(text):
+        return "non-standard brackets around the year (use 〔年份〕)"
+    return "does not follow 〈机关代字〉〔年份〕序号号"
+
+
+def doc_year(doc_no: str) -> int | None:
+    match = _BRACKETS.search(doc_no)
+    return int(match.group(1)) if match else None
+
+
+def _doc_subject(doc: IndicatorDoc) -> str:
+    return f"indicator/{doc.indicator_id}"
+
+
+def ind03_missing_scan(doc: IndicatorDoc, cfg: RuleConfig) -> Finding | None:
+    """IND-03: an indicator registered or issued without the scan of its document."""
+    if doc.scan:
+        return None
+    what = "issued to a lower level" if doc.event_type == "indicator.issued" else "registered"
+    return Finding("IND-03", _doc_subject(doc), doc.region,
+                   f"indicator {doc.indicator_id} ({doc.doc_no}) {what} without the document scan",
+                   (doc.evidence(),), doc.fund, doc.at, doc.budget_year)
+
+
+def ind04_irregular_doc_no(doc: IndicatorDoc, cfg: RuleConfig) -> Finding | None:
+    """IND-04: the document number is a title, bare digits, or not in 〔年〕号 form."""
+    problem = doc_no_problem(doc.doc_no, cfg.text("pattern"))
+    if problem is None:
+        return None
+    return Finding("IND-04", _doc_subject(doc), doc.region,
+                   f"indicator {doc.indicator_id}: document number {doc.doc_no!r} is irregular: {problem}",
+                   (doc.evidence(),), doc.fund, doc.at, doc.budget_year)
+
+
+def ind01_deadline(issue: IndicatorDoc, cfg: RuleConfig) -> DeadlineItem:
+    """IND-01: the receiver registers an issued transfer within N working days (bell first)."""
+    start = dt.date.fromisoformat(issue.on)
+    due, bell = working_deadline(start, cfg.int("working_days"), cfg.lead_time_days)
+    receiver = issue.to_region or issue.region
+    return open_item("IND-01", f"transfer/{issue.indicator_id}", receiver, f"indicator/{receiver[:6]}", start, due,
+                     bell, f"transfer {issue.indicator_id} ({issue.doc_no}) issued {issue.on} to be registered by "
+                     f"{receiver}", (issue.evidence(),), issue.fund, issue.budget_year)
+
+
+def ind02_interlock_break(event_id: str, region: str, at: str, transfer_id: str, state: str, issued: str,
+                          received: str, fund_code: str | None, receipts: list[str]) -> Finding | None:
+    """IND-02: what the lower level received differs from what the upper level issued (ledger interlock)."""
+    if state != "mismatch":
+        return None
+    ev = evidence(event_id, "ledger.interlock_checked", at, region, transfer_indicator_id=transfer_id,
+                  issued=issued, received=received, receipts=",".join(receipts))
+    return Finding("IND-02", f"transfer/{transfer_id}", region,
+                   f"transfer {transfer_id}: received {received} yuan but {issued} yuan were issued (interlock break)",
+                   (ev,), fund_code, at)
+
+
+def ind05_wrong_link(issue: IndicatorDoc, receipt: IndicatorDoc, funds: Mapping[str, Fund]) -> Finding | None:
+    """IND-05: an upper transfer received under a fund that does not designate the issued fund."""
+    if receipt.fund == issue.fund:
+        return None
+    local = funds.get(receipt.fund)
+    if local is not None and local.upper == issue.fund:
+        return None
+    designated = local.upper if local else None
+    return Finding("IND-05", f"indicator/{receipt.indicator_id}", receipt.region,
+                   f"transfer {issue.indicator_id} of fund {issue.fund} received under fund {receipt.fund}, "
+                   f"which designates {designated or 'no upper fund'} (指定关联 broken)",
+                   (receipt.evidence(), issue.evidence()), receipt.fund, receipt.at, receipt.budget_year)
+
+
+def ind05_self_entered(reg: IndicatorDoc, funds: Mapping[str, Fund], region_level: str) -> Finding | None:
+    """IND-05: a city or county enters an upper-level fund as its own arrangement instead of
+    receiving the upper indicator (自行再录入)."""
+    fund = funds.get(reg.fund)
+    if reg.source != "own_arrangement" or fund is None or fund.level not in UPPER_LEVELS:
+        return None
+    if region_level not in ("city", "county", "township"):
+        return None
+    return Finding("IND-05", f"indicator/{reg.indicator_id}", reg.region,
+                   f"indicator {reg.indicator_id}: {fund.level} fund {reg.fund} entered as an own arrangement "
+                   f"instead of being received from the upper level", (reg.evidence(),), reg.fund, reg.at,
+                   reg.budget_year)
+
+
+def ind06_carry_over(issue: IndicatorDoc, receipt: IndicatorDoc) -> Finding | None:
+    """IND-06: a transfer of an earlier budget year registered as a current-year indicator."""
+    if receipt.source == "carry_over" or receipt.advance or issue.advance:
+        return None
+    if issue.budget_year >= receipt.budget_year:
+        return None
+    return Finding("IND-06", f"indicator/{receipt.indicator_id}", receipt.region,
+                   f"indicator {receipt.indicator_id}: {issue.budget_year} transfer {issue.indicator_id} registered "
+                   f"as a {receipt.budget_year} indicator instead of a carry-over (上年结转)",
+                   (receipt.evidence(), issue.evidence()), receipt.fund, receipt.at, receipt.budget_year)
+
+
+def ind06_old_document(reg: IndicatorDoc) -> Finding | None:
+    """IND-06: an own-arrangement indicator whose document dates from an earlier year."""
+    if reg.source != "own_arrangement" or reg.advance:
+        return None
+    year = doc_year(reg.doc_no) or int(reg.doc_date[:4])
+    if year >= reg.budget_year:
+        return None
+    return Finding("IND-06", f"indicator/{reg.indicator_id}", reg.region,
+                   f"indicator {reg.indicator_id}: document {reg.doc_no} of {year} registered as a {reg.budget_year} "
+                   f"indicator instead of a carry-over (上年结转)", (reg.evidence(),), reg.fund, reg.at,
+                   reg.budget_year)
+
+
+def ind07_several_uppers(fund_code: str, uppers: list[str], ev: Evidence, region: str) -> Finding | None:
+    """IND-07: a local fund linked to more than one upper fund (指定关联 allows exactly one)."""
+    distinct = sorted(set(uppers))
+    if len(distinct) < 2:
+        return None
+    return Finding("IND-07", f"fund/{fund_code}", region,
+                   f"fund {fund_code} is linked to {len(distinct)} upper funds: {', '.join(distinct)}",
+                   (ev,), fund_code, ev.time)

@@ -1,0 +1,119 @@
+"""Disbursement progress rules (拨付进度): PRG-01 … PRG-06.
+
+They read what the ledger booked for one indicator (balances after each posting, fen) and
+are evaluated on the indicator's checkpoints: a checkpoint is looked at with the balances as
+they stood on its date, whether the clock passed it or a later posting arrived first."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from services.alerts.config import RuleConfig
+from services.alerts.findings import Evidence, Finding
+from services.alerts.model import Pay, spending_base
+
+YEAR_END = (12, 31)
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
+def _fen(yuan: Decimal) -> int:
+    return int(yuan * 100)
+
+
+def checkpoint_date(year: int, mmdd: str) -> dt.date:
+    month, day = (int(x) for x in mmdd.split("-"))
+    return dt.date(year, month, day)
+
+
+def prg01_behind_schedule(indicator_id: str, region: str, received_on: dt.date, checkpoint: dt.date,
+                          balances: dict, cfg: RuleConfig, ev: tuple[Evidence, ...] = (),
+                          fund_code: str | None = None) -> Finding | None:
+    """PRG-01: at a checkpoint, spending is below `factor` × the time-proportional schedule
+    (from the day the money arrived to the end of the year)."""
+    base = spending_base(balances)
+    age = (checkpoint - received_on).days
+    if base < _fen(cfg.num("min_amount")) or age < cfg.int("min_age_days"):
+        return None
+    year_end = dt.date(checkpoint.year, *YEAR_END)
+    schedule = Decimal(age) / Decimal(max(1, (year_end - received_on).days))
+    expected = cfg.num("factor") * schedule
+    share = Decimal(int(balances.get("5201", 0))) / Decimal(base)
+    if share >= expected:
+        return None
+    return Finding("PRG-01", f"indicator/{indicator_id}/checkpoint/{checkpoint:%m-%d}", region,
+                   f"indicator {indicator_id} at {checkpoint}: spent {share:.1%} of {_yuan(base)} yuan, below "
+                   f"{expected:.1%} ({cfg.num('factor')} × schedule {schedule:.1%})", ev, fund_code,
+                   dt.datetime.combine(checkpoint, dt.time(23, 59)).isoformat() + "+08:00", checkpoint.year)
+
+
+def prg02_idle(indicator_id: str, region: str, since: dt.date, checked_on: dt.date, balances: dict,
+               cfg: RuleConfig, ev: tuple[Evidence, ...] = (), fund_code: str | None = None) -> Finding | None:
+    """PRG-02: allocated money has not moved for `idle_days` (no payment since `since`)."""
+    available = spending_base(balances) - int(balances.get("5201", 0)) - int(balances.get("5001", 0))
+    if (checked_on - since).days < cfg.int("idle_days") or available < _fen(cfg.num("min_amount")):
+        return None
+    return Finding("PRG-02", f"indicator/{indicator_id}/idle", region,
+                   f"indicator {indicator_id}: {_yuan(available)} yuan allocated but no payment since {since} "
+                   f"({(checked_on - since).days} days)", ev, fund_code,
+                   dt.datetime.combine(checked_on, dt.time()).isoformat() + "+08:00", checked_on.year)
+
+
+def prg03_unspent(indicator_id: str, region: str, checkpoint: dt.date, balances: dict, cfg: RuleConfig,
+                  ev: tuple[Evidence, ...] = (), fund_code: str | None = None) -> Finding | None:
+    """PRG-03: near the year end, a large share of the indicator is unspent."""
+    base = spending_base(balances)
+    if base < _fen(cfg.num("min_amount")):
+        return None
+    unspent = base - int(balances.get("5201", 0))
+    share = Decimal(unspent) / Decimal(base)
+    if share <= cfg.num("max_unspent_share"):
+        return None
+    return Finding("PRG-03", f"indicator/{indicator_id}/year-end", region,
+                   f"indicator {indicator_id} at {checkpoint}: {_yuan(unspent)} of {_yuan(base)} yuan ({share:.1%}) "
+                   f"unspent, above {cfg.num('max_unspent_share'):.0%}", ev, fund_code,
+                   dt.datetime.combine(checkpoint, dt.time(23, 59)).isoformat() + "+08:00", checkpoint.year)
+
+
+def prg04_special_account(p: Pay, account_kind: str | None) -> Finding | None:
+    """PRG-04: a payment into a fiscal special account (财政专户) booked as spending (seed 002)."""
+    if account_kind != "special" or p.channel == "special_account" or not p.valid:
+        return None
+    return Finding("PRG-04", f"payment/{p.pid}", p.region,
+                   f"payment {p.pid} of {p.amount} yuan moves money into the fiscal special account "
+                   f"{p.payee_masked}; it is not spending", (p.evidence(),), None, p.at, p.day.year,
+                   details={"indicator_id": p.ind})
+
+
+def prg05_held_up(indicator_id: str, region: str, received_on: dt.date, checked_on: dt.date, balances: dict,
+                  cfg: RuleConfig, ev: tuple[Evidence, ...] = (), fund_code: str | None = None) -> Finding | None:
+    """PRG-05: `held_days` after receipt, part of the indicator is still unallocated (滞留)."""
+    received = int(balances.get("4001", 0)) - int(balances.get("1001", 0))
+    pending = int(balances.get("5001", 0))
+    if received <= 0 or pending < _fen(cfg.num("min_amount")):
+        return None
+    share = Decimal(pending) / Decimal(received)
+    if share < cfg.num("min_share"):
+        return None
+    return Finding("PRG-05", f"indicator/{indicator_id}/held", region,
+                   f"indicator {indicator_id}: {_yuan(pending)} yuan ({share:.1%}) still unallocated "
+                   f"{(checked_on - received_on).days} days after receipt on {received_on}", ev, fund_code,
+                   dt.datetime.combine(checked_on, dt.time()).isoformat() + "+08:00", checked_on.year)
+
+
+def prg06_surge(indicator_id: str, region: str, on: dt.date, paid_fen: int, window_fen: int, cfg: RuleConfig,
+                ev: tuple[Evidence, ...] = (), fund_code: str | None = None) -> Finding | None:
+    """PRG-06: from `window_start` to the year end, the indicator pays more than `max_share`
+    of everything it paid this year (突击花钱)."""
+    if paid_fen <= 0 or window_fen < _fen(cfg.num("min_amount")):
+        return None
+    share = Decimal(window_fen) / Decimal(paid_fen)
+    if share <= cfg.num("max_share"):
+        return None
+    return Finding("PRG-06", f"indicator/{indicator_id}/surge", region,
+                   f"indicator {indicator_id}: {_yuan(window_fen)} of {_yuan(paid_fen)} yuan ({share:.1%}) paid since "
+                   f"{cfg.text('window_start')} (year-end surge)", ev, fund_code,
+                   dt.datetime.combine(on, dt.time(23, 59)).isoformat() + "+08:00", on.year)

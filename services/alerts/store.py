@@ -1,0 +1,293 @@
+"""The alerts read model (SQLAlchemy Core; PostgreSQL and SQLite) and every query on it.
+
+Written only by the projection of the alert, alert-command and rule-config topics (and by the
+API's outbox for the dispositions it files): the faust state machine stays the single writer
+of alert state; this is its queryable mirror. Times are naive UTC on both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.runtime.projection import outbox_table, tracking_table
+from services.runtime.sql import insert_ignore, upsert
+
+metadata = MetaData()
+tracking = tracking_table(metadata, "alerts")
+outbox = outbox_table(metadata, "alerts")
+
+alerts = Table(
+    "alerts_alerts",
+    metadata,
+    Column("alert_id", String(100), primary_key=True),
+    Column("rule_id", String(20), nullable=False),
+    Column("category", String(40), nullable=False),
+    Column("title_zh", String(120), nullable=False),
+    Column("title_en", String(160), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("region", String(12), nullable=False),
+    Column("fund_code", String(40)),
+    Column("group_code", String(40)),
+    Column("level", String(10), nullable=False),
+    Column("open", Boolean, nullable=False),
+    Column("shadow", Boolean, nullable=False, default=False),
+    Column("budget_year", Integer),
+    Column("due", Date),
+    Column("findings", Text, nullable=False, default=""),
+    Column("raised_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("transitions", Integer, nullable=False),
+    Column("last_transition", String(30), nullable=False),
+    Index("ix_alerts_alerts_region", "region"),
+    Index("ix_alerts_alerts_rule", "rule_id"),
+    Index("ix_alerts_alerts_level_open", "level", "open"),
+    Index("ix_alerts_alerts_group", "group_code"),
+    Index("ix_alerts_alerts_raised", "raised_at"),
+)
+
+transitions = Table(
+    "alerts_transitions",
+    metadata,
+    Column("transition_id", String(110), primary_key=True),
+    Column("alert_id", String(100), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("from_level", String(10)),
+    Column("level", String(10), nullable=False),
+    Column("open", Boolean, nullable=False),
+    Column("actor", String(60), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("method", String(60)),
+    Column("findings", Text, nullable=False, default=""),
+    Column("evidence", Text, nullable=False, default="[]"),
+    Column("disposition_id", String(100)),
+    Column("corrective_actions", Text, nullable=False, default="[]"),
+    Column("attachments", Text, nullable=False, default="[]"),
+    Index("ix_alerts_transitions_alert", "alert_id", "seq"),
+)
+
+dispositions = Table(
+    "alerts_dispositions",
+    metadata,
+    Column("disposition_id", String(100), primary_key=True),
+    Column("alert_id", String(100), nullable=False),
+    Column("action", String(30), nullable=False),
+    Column("actor", String(60), nullable=False),
+    Column("group_code", String(40), nullable=False),
+    Column("region", String(12), nullable=False),
+    Column("status", String(10), nullable=False),  # filed | applied | refused
+    Column("reason", String(500)),
+    Column("transition_id", String(110)),
+    Column("filed_at", DateTime, nullable=False),
+    Column("decided_at", DateTime),
+    Column("body", Text, nullable=False),
+    Index("ix_alerts_dispositions_alert", "alert_id"),
+)
+
+rule_configs = Table(
+    "alerts_rule_configs",
+    metadata,
+    Column("rule_id", String(20), primary_key=True),
+    Column("budget_year", Integer, primary_key=True),
+    Column("payload", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+FILED, APPLIED, REFUSED = "filed", "applied", "refused"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def naive(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    total: int
+
+
+# ---------------------------------------------------------------- writes (projection side)
+
+
+async def record_transition(conn: AsyncConnection, region: str, t: Any) -> None:
+    """One `alert.transitioned` (its data `t`): the history row, and the alert's current state
+    when this transition is newer than what is stored (redeliveries change nothing)."""
+    seq = int(t.transition_id.rsplit(".", 1)[1])
+    at = naive(t.at)
+    evidence = json.dumps([e.model_dump(mode="json") for e in t.evidence], ensure_ascii=False)
+    await conn.execute(insert_ignore(conn, transitions, keys=("transition_id",)), [{
+        "transition_id": t.transition_id, "alert_id": t.alert_id, "seq": seq, "kind": t.transition.value,
+        "from_level": t.from_level.value if t.from_level else None, "level": t.level.value, "open": t.open,
+        "actor": t.actor, "at": at, "method": t.method, "findings": t.findings, "evidence": evidence,
+        "disposition_id": t.disposition_id, "corrective_actions": json.dumps(t.corrective_actions),
+        "attachments": json.dumps(t.attachments, ensure_ascii=False)}])
+    row = {"alert_id": t.alert_id, "rule_id": t.rule_id, "category": t.category, "title_zh": t.title_zh,
+           "title_en": t.title_en, "subject": t.subject, "region": region, "fund_code": t.fund_code,
+           "group_code": t.group_code, "level": t.level.value, "open": t.open, "shadow": t.shadow,
+           "budget_year": t.budget_year, "due": t.due, "findings": t.findings if seq == 1 else "",
+           "raised_at": at, "updated_at": at, "transitions": seq, "last_transition": t.transition.value}
+    await conn.execute(upsert(conn, alerts, row, keys=("alert_id",), update=None))
+    await conn.execute(
+        update(alerts).where(alerts.c.alert_id == t.alert_id, alerts.c.transitions < seq)
+        .values(level=t.level.value, open=t.open, updated_at=at, transitions=seq, last_transition=t.transition.value,
+                group_code=func.coalesce(alerts.c.group_code, t.group_code))
+    )
+    if seq == 1:
+        await conn.execute(update(alerts).where(alerts.c.alert_id == t.alert_id, alerts.c.findings == "")
+                           .values(findings=t.findings, raised_at=at))
+    if t.disposition_id:
+        await conn.execute(update(dispositions).where(dispositions.c.disposition_id == t.disposition_id)
+                           .values(status=APPLIED, transition_id=t.transition_id, decided_at=at, reason=None))
+
+
+async def record_filed(conn: AsyncConnection, region: str, at: dt.datetime, d: Any) -> None:
+    """A disposition seen on the command topic (or filed by this API): status `filed` unless decided."""
+    await conn.execute(insert_ignore(conn, dispositions, keys=("disposition_id",)), [{
+        "disposition_id": d.disposition_id, "alert_id": d.alert_id, "action": d.action.value, "actor": d.actor,
+        "group_code": d.group_code, "region": region, "status": FILED, "filed_at": naive(at),
+        "body": d.model_dump_json()}])
+
+
+async def record_refused(conn: AsyncConnection, region: str, r: Any) -> None:
+    await conn.execute(insert_ignore(conn, dispositions, keys=("disposition_id",)), [{
+        "disposition_id": r.disposition_id, "alert_id": r.alert_id, "action": r.action, "actor": r.actor,
+        "group_code": "", "region": region, "status": REFUSED, "filed_at": naive(r.at), "body": "{}"}])
+    await conn.execute(update(dispositions).where(dispositions.c.disposition_id == r.disposition_id,
+                                                  dispositions.c.status != APPLIED)
+                       .values(status=REFUSED, reason=r.reason, decided_at=naive(r.at)))
+
+
+async def record_config(conn: AsyncConnection, c: Any, at: dt.datetime) -> None:
+    values = {"rule_id": c.rule_id, "budget_year": c.budget_year, "payload": c.model_dump_json(),
+              "updated_at": naive(at)}
+    await conn.execute(upsert(conn, rule_configs, values, keys=("rule_id", "budget_year"),
+                              update={"payload": values["payload"], "updated_at": values["updated_at"]}))
+
+
+async def add_outgoing(conn: AsyncConnection, *, topic: str, key: bytes, value: bytes) -> None:
+    await conn.execute(outbox.insert(), [{"topic": topic, "key": key, "value": value}])
+
+
+# ---------------------------------------------------------------- queries (API side)
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    region_prefix: str = ""
+    level: str | None = None
+    category: str | None = None
+    rule_id: str | None = None
+    group: str | None = None
+    status: str | None = None  # open | closed
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    include_shadow: bool = False
+
+
+def _conditions(f: AlertFilter) -> list:
+    c = alerts.c
+    out = []
+    if f.region_prefix:
+        out.append(c.region.startswith(f.region_prefix, autoescape=True))
+    if f.level:
+        out.append(c.level == f.level)
+    if f.category:
+        out.append(c.category == f.category)
+    if f.rule_id:
+        out.append(c.rule_id == f.rule_id)
+    if f.group:
+        out.append(c.group_code == f.group)
+    if f.status == "open":
+        out.append(c.open.is_(True))
+    elif f.status == "closed":
+        out.append(c.open.is_(False))
+    if f.since:
+        out.append(c.raised_at >= naive(f.since))
+    if f.until:
+        out.append(c.raised_at < naive(f.until))
+    if not f.include_shadow:
+        out.append(c.shadow.is_(False))
+    return out
+
+
+async def list_alerts(conn: AsyncConnection, f: AlertFilter, limit: int, offset: int) -> Page:
+    where = _conditions(f)
+    total = (await conn.execute(select(func.count()).select_from(alerts).where(*where))).scalar_one()
+    rows = await conn.execute(select(alerts).where(*where).order_by(alerts.c.raised_at.desc(), alerts.c.alert_id)
+                              .limit(limit).offset(offset))
+    return Page([dict(r._mapping) for r in rows], int(total))
+
+
+async def get_alert(conn: AsyncConnection, alert_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(alerts).where(alerts.c.alert_id == alert_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def history(conn: AsyncConnection, alert_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(select(transitions).where(transitions.c.alert_id == alert_id)
+                              .order_by(transitions.c.seq))
+    out = []
+    for r in rows:
+        d = dict(r._mapping)
+        for name in ("evidence", "corrective_actions", "attachments"):
+            d[name] = json.loads(d[name] or "[]")
+        out.append(d)
+    return out
+
+
+async def dispositions_of(conn: AsyncConnection, alert_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(select(dispositions).where(dispositions.c.alert_id == alert_id)
+                              .order_by(dispositions.c.filed_at))
+    return [dict(r._mapping) for r in rows]
+
+
+async def get_disposition(conn: AsyncConnection, disposition_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(dispositions).where(dispositions.c.disposition_id == disposition_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def counts(conn: AsyncConnection, region_prefix: str = "") -> dict[str, dict[str, int]]:
+    where = [alerts.c.region.startswith(region_prefix, autoescape=True)] if region_prefix else []
+    where.append(alerts.c.shadow.is_(False))
+
+    async def by(column) -> dict[str, int]:
+        rows = await conn.execute(select(column, func.count()).where(*where).group_by(column))
+        return {str(k): int(n) for k, n in rows.all()}
+
+    return {"by_level": await by(alerts.c.level), "by_rule": await by(alerts.c.rule_id),
+            "by_category": await by(alerts.c.category),
+            "open": {"open": (await conn.execute(select(func.count()).select_from(alerts)
+                                                 .where(*where, alerts.c.open.is_(True)))).scalar_one()}}
+
+
+async def list_configs(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(select(rule_configs).order_by(rule_configs.c.rule_id, rule_configs.c.budget_year))
+    return [{**dict(r._mapping), "payload": json.loads(r.payload)} for r in rows]
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(select(func.count()).select_from(rule_configs))
