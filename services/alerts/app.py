@@ -168,7 +168,9 @@ class Worker:
                                  max_poll_records=self.alerts.router_batch, fetch_max_wait_ms=100)
         await consumer.start()
         reference = self.settings.topic(Family.reference)
-        last_records, flushed = time.time(), True
+        # not flushed yet: a restarted worker whose router finds nothing new still owes the flush its
+        # predecessor may not have sent (the agent may still be working off the backlog)
+        last_records, flushed = time.time(), False
         try:
             while not stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=100, max_records=self.alerts.router_batch)
@@ -199,14 +201,19 @@ class Worker:
             await consumer.stop()
 
     def _aligned(self, event: Envelope, consumer: AIOKafkaConsumer) -> bool:
-        """May the ledger's posting go on now? Only after the event it books has been routed: the
-        posting and its source travel on two topics, and the indicator rules must see a
-        registration before the payments booked on it, whatever order a backlog is read in."""
+        """May the ledger's posting go on now? Only after the event it books has been routed, and
+        the county's indicator events up to the posting's time: the posting and its sources
+        travel on different topics, and the indicator rules must see a registration (which opens
+        its checkpoints) before the payments booked on it, whatever order a backlog is read in
+        (e.g. by a restarted worker that finds every topic full)."""
         if not isinstance(event.data, PostingApplied):
             return True
         family = event.data.source_event_type.split(".", 1)[0]
         if family not in ("indicator", "payment"):
             return True
+        return all(self._routed_up_to(f, event, consumer) for f in {family, "indicator"})
+
+    def _routed_up_to(self, family: str, event: Envelope, consumer: AIOKafkaConsumer) -> bool:
         unit = event.region[:6]
         mark = self.progress.marks.get(f"{family}/{unit}")
         if mark is not None and mark >= event.time:
