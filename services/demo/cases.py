@@ -105,7 +105,9 @@ def inject_timing(plan: Plan, rng: random.Random) -> set[tuple[int, int]]:
         if ind := take(lambda ind: early(ind) and all(s.n >= 3 for s in ind.slots), protect=True):
             for slot in ind.slots:
                 first = slot.n // 3
-                span = min(6 * first, 30)  # every 6 working days, packed closer on a large slot
+                # every 6 working days; packed closer on a large slot, so that the early third ends
+                # long (90 working days) before the late payments resume
+                span = max(1, min(6 * first, AUG_20 - 90 - slot.start))
                 slot.days = [slot.start + (k * span) // max(1, first) for k in range(first)] + \
                     [AUG_20 + (k * (LAST_DAY - AUG_20)) // max(1, slot.n - first) for k in range(slot.n - first)]
             ind.cases["PRG-02"] = {}
@@ -201,9 +203,7 @@ def inject_payments(plan: Plan, pick, subsidy: list[Slot], projects: list[Slot],
 
     # not spending once the ledger knows the special account: late, and on a large indicator (as USE-02)
     slot, k = pick.draw(pools(plan, projects)["large_not_finance"], 0.7, 1.0)
-    # above the approval threshold, so two such transfers in a week are not taken for a split payment (USE-06)
-    slot.overrides[k] = {"rule": "PRG-04", "payee": "special",
-                         "amount": (110_000 + h64(seed, "special-transfer", i) % 60_000) * 100}
+    slot.overrides[k] = {"rule": "PRG-04", "payee": "special"}
 
     # ACC-02: a second beneficiary paid into the card account of a first one
     from services.demo.scenarios import _special
@@ -248,11 +248,13 @@ def inject_enterprises(plan: Plan, pick, projects: list[Slot]) -> None:
         cursors[name] = i
         return None
 
+    young: list[Slot] = []
     for i in range(plan.n_case):
-        # early in the year where one is free (the enterprise is then founded late last year); on
-        # a large province the early projects may all be taken by other cases: any project then
+        # early in the year (the enterprise is then founded late last year); on a large province the
+        # early projects may all be taken by other cases: then one case on any free project
         if s := (whole("young", lambda s: s.n >= 2 and DAYS[s.day(0)] < dt.date(YEAR, 3, 1))
-                 or whole("young-any", lambda s: s.n >= 2)):
+                 or (not young and i == plan.n_case - 1 and whole("young-any", lambda s: s.n >= 2))):
+            young.append(s)
             ent = s.project.enterprise  # type: ignore[union-attr]
             ent.founded = DAYS[s.day(0)] - dt.timedelta(days=60 + h64(seed, "young", i) % 60)
             s.overrides[0] = {"rule": "BEN-07", "amount": (250_000 + h64(seed, "award", i) % 150_000) * 100}
