@@ -197,6 +197,10 @@ class Worker:
                 self.drain_target = None  # new input: the agent's progress is measured afresh
                 await self._route(records, now, consumer)
                 await consumer.commit()
+                if len(records) < self.alerts.router_batch:
+                    # a trickle: let records gather for a moment, so that a round (one faust message
+                    # per partition, with its clock and state writes) carries many of them
+                    await asyncio.sleep(max(0.0, self.alerts.router_linger_s - (time.time() - now)))
         finally:
             await consumer.stop()
 
