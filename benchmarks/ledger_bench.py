@@ -2,14 +2,16 @@
 
     python benchmarks/ledger_bench.py --payments 1000000 \\
         [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/fw_ledger_bench] \\
-        [--batch 2000] [--queries 200] [--broker-payments 100000] [--skip-replay]
+        [--batch 2000] [--replay-batch 10000] [--queries 200] [--broker-payments 100000] [--skip-replay]
 
 1. Generates the demo data set (`services.demo.iter_events`, streamed) and parses each event as
    ingest does (`contracts.parse_event` with the PII key) — not timed.
-2. Projection throughput, driving the recorder directly with parsed events in batches of
-   `--batch` (one transaction per batch, exactly what the Projection does per poll, minus Kafka):
-   - live: derived stream written to the outbox (the service's path);
-   - replay: no derived stream (what `fundwatch ledger rebuild` does), into a second database.
+2. Projection throughput, driving the recorder directly with parsed events, one transaction per
+   batch (minus Kafka):
+   - live: derived stream written to the outbox (the service's path), batches of `--batch`
+     (what the Projection does per poll);
+   - replay: no derived stream, batches of `--replay-batch` (what `fundwatch ledger rebuild`
+     does, `rebuild.REPLAY_BATCH`), into a second database.
    Both report events/s over the events the ledger applies (indicator, payment and the reference
    events it keeps) and over the whole log.
 3. Query latency (p50/p95/max) of overview, trace and search (plus tree and indicator detail)
@@ -49,6 +51,7 @@ from services import demo  # noqa: E402
 from services.ledger import schema  # noqa: E402
 from services.ledger.api import create_app  # noqa: E402
 from services.ledger.main import make_projection, tune_gc  # noqa: E402
+from services.ledger.rebuild import REPLAY_BATCH  # noqa: E402
 from services.ledger.recorder import Recorder, consumed  # noqa: E402
 from services.runtime.auth import issue_token  # noqa: E402
 from services.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
@@ -89,24 +92,30 @@ def parse_to_cache(payments: int, batch: int, pii_key: bytes, cache: Path) -> tu
     return total, kept, time.perf_counter() - started
 
 
-def batches(cache: Path):
-    """Parsed batches (the parse is not part of the timed projection)."""
+def batches(cache: Path, size: int):
+    """Parsed batches of `size` events (the parse is not part of the timed projection)."""
+    pending: list[bytes] = []
     with cache.open("rb") as fh:
         while True:
             try:
-                yield [parse_event(value) for value in pickle.load(fh)]
+                pending += pickle.load(fh)
             except EOFError:
-                return
+                break
+            while len(pending) >= size:
+                yield [parse_event(value) for value in pending[:size]]
+                del pending[:size]
+    if pending:
+        yield [parse_event(value) for value in pending]
 
 
-async def project(url: str, cache: Path, *, publish: bool) -> tuple[int, float, float]:
+async def project(url: str, cache: Path, *, publish: bool, batch: int) -> tuple[int, float, float]:
     """Apply every cached batch in its own transaction; returns (events, wall s in apply+commit, CPU s)."""
     await asyncio.to_thread(migrate, url, "ledger")
     engine = make_engine(url)
     recorder = Recorder("fundwatch.ledger.v1" if publish else None)
     n, wall, cpu = 0, 0.0, 0.0
     try:
-        for chunk in batches(cache):
+        for chunk in batches(cache, batch):
             t, c = time.perf_counter(), time.process_time()
             async with engine.begin() as conn:
                 out = await recorder.apply(conn, chunk)
@@ -230,7 +239,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--payments", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=DEFAULT_URL)
-    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=2000, help="events per transaction, live")
+    parser.add_argument("--replay-batch", type=int, default=REPLAY_BATCH,
+                        help="events per transaction, replay (default: what `fundwatch ledger rebuild` uses)")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--broker-payments", type=int, default=0)
     parser.add_argument("--skip-replay", action="store_true", help="measure only the live path")
@@ -253,16 +264,16 @@ def main() -> None:
     gc.collect()
 
     results = {}
-    modes = [("live (derived stream → outbox)", live_url, True)]
+    modes = [("live (derived stream → outbox)", live_url, True, args.batch)]
     if not args.skip_replay:
-        modes.append(("replay (no derived stream, as rebuild)", replay_url, False))
-    for label, url, publish in modes:
+        modes.append(("replay (no derived stream, as rebuild)", replay_url, False, args.replay_batch))
+    for label, url, publish, size in modes:
         asyncio.run(recreate(url))
-        n, wall, cpu = asyncio.run(project(url, cache, publish=publish))
+        n, wall, cpu = asyncio.run(project(url, cache, publish=publish, batch=size))
         results[label] = (n, wall, cpu)
         print(f"projection {label}: {n:,} events in {wall:.1f} s = {n / wall:,.0f} applied events/s "
               f"({log_events / wall:,.0f} log events/s); Python CPU {cpu / n * 1e6:.0f} µs/event, "
-              f"batches of {args.batch}", flush=True)
+              f"batches of {size}", flush=True)
     shutil.rmtree(cache.parent, ignore_errors=True)
 
     async def sizes() -> dict[str, int]:

@@ -23,11 +23,13 @@ from services.ledger.workingset import (
     new_indicator,
     new_transfer,
     postings_from_journal,
+    present,
     select_in,
 )
 from services.runtime.projection import Outgoing
 
 LEDGER_FAMILIES = ("indicator", "payment")
+COLUMN = {a: s.column_of(a) for a in CHART}  # account → balance column
 REFERENCE_TYPES = frozenset({"region.registered", "fund.registered", "fund.linked", "project.registered",
                              "group.assigned", "account.registered"})
 
@@ -92,8 +94,8 @@ class BatchState:
                 unique[e.id] = e
         if not unique:
             return []
-        done = {r["event_id"] for r in await select_in(self.conn, s.applied, "event_id", unique)}
-        return [e for e in unique.values() if e.id not in done]
+        done = await present(self.conn, s.applied.c.event_id, unique)
+        return [e for e in unique.values() if e.id not in done] if done else list(unique.values())
 
     # ------------------------------------------------------------------ loading
 
@@ -201,36 +203,39 @@ class BatchState:
 
     def book(self, e: Envelope, p: Posting) -> None:
         """Post to the indicator's balances, journal the moves, publish the posting with the balances."""
-        row = self.indicator(p.indicator_id, e.region)
-        bal = self.balances[p.indicator_id]
+        indicator_id = p.indicator_id
+        row = self.indicator(indicator_id, e.region)
+        bal = self.balances[indicator_id]
         post(bal, p.moves)
-        self.indicators.touch(p.indicator_id)
+        self.indicators.touch(indicator_id)
         applied = self.applied.rows[e.id]
+        region, fund_code, budget_year = row["region"], row["fund_code"], row["budget_year"]
+        pid, seq = p.posting_id, self.head_seq
+        if applied["journal_from"] is None:
+            applied["journal_from"] = seq + 1
+        applied["journal_n"] += len(p.moves)
         for n, m in enumerate(p.moves):
             if m.project_code:
-                key = (p.indicator_id, m.project_code)
+                key = (indicator_id, m.project_code)
                 delta = self.project_deltas.get(key)
                 if delta is None:
-                    delta = self.project_deltas[key] = {"indicator_id": p.indicator_id, "project_code": m.project_code,
-                                                        "region": row["region"], **{c: 0 for c in s.BALANCE_COLUMNS}}
-                delta[s.column_of(m.debit)] += m.fen
-                delta[s.column_of(m.credit)] -= m.fen
-            self.head_seq += 1
-            if applied["journal_from"] is None:
-                applied["journal_from"] = self.head_seq
-            applied["journal_n"] += 1
+                    delta = self.project_deltas[key] = {"indicator_id": indicator_id, "project_code": m.project_code,
+                                                        "region": region, **dict.fromkeys(s.BALANCE_COLUMNS, 0)}
+                delta[COLUMN[m.debit]] += m.fen
+                delta[COLUMN[m.credit]] -= m.fen
+            seq += 1
             self.journal.append({
-                "seq": self.head_seq, "posting_id": p.posting_id, "move_no": n, "event_id": p.event_id,
-                "kind": p.kind, "region": row["region"], "indicator_id": p.indicator_id,
-                "project_code": m.project_code, "fund_code": row["fund_code"], "budget_year": row["budget_year"],
-                "debit": m.debit, "credit": m.credit, "amount_fen": m.fen, "booked_on": p.booked_on,
-                "red_ink": p.red_ink, "reverses": p.reverses, "hash": "",
+                "seq": seq, "posting_id": pid, "move_no": n, "event_id": p.event_id, "kind": p.kind,
+                "region": region, "indicator_id": indicator_id, "project_code": m.project_code,
+                "fund_code": fund_code, "budget_year": budget_year, "debit": m.debit, "credit": m.credit,
+                "amount_fen": m.fen, "booked_on": p.booked_on, "red_ink": p.red_ink, "reverses": p.reverses, "hash": "",
             })
+        self.head_seq = seq
         if not p.red_ink:
             self.own_postings.setdefault(p.event_id, []).append(p)
         if self.publish:
             self.outgoing.append(derived.posting_applied(
-                self.topic, p, region=row["region"], fund_code=row["fund_code"], budget_year=row["budget_year"],
+                self.topic, p, region=region, fund_code=fund_code, budget_year=budget_year,
                 source_event_id=e.id, source_event_type=e.type, time_iso=self.time_iso,
                 balances=snapshot(bal, p.touched())))
 
@@ -239,7 +244,7 @@ class BatchState:
     async def flush(self) -> None:
         for k, bal in self.balances.items():
             if k in self.indicators.new or k in self.indicators.dirty:
-                self.indicators.rows[k].update({s.column_of(a): bal[a] for a in CHART})
+                self.indicators.rows[k].update({COLUMN[a]: bal[a] for a in CHART})
         prev = self.head_hash
         for row in self.journal:
             prev = row["hash"] = link(prev, row)
@@ -267,3 +272,4 @@ class BatchState:
             # follows ours (so the outbox order is kept) and which wakes the relay after commit.
             head, self.outgoing = self.outgoing[:-1], self.outgoing[-1:]
             await bulk.insert(conn, s.outbox, [{"topic": o.topic, "key": o.key, "value": o.value} for o in head])
+

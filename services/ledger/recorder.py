@@ -58,14 +58,16 @@ class Batch(BatchState):
         if not fresh:
             return
         await self.load(fresh)
-        counts, publish = self.counts, self.publish
+        applied, publish, now = self.applied, self.publish, self.now
         for e in fresh:
-            self.applied.create(event_id=e.id, event_type=e.type, region=e.region, subject=None, journal_from=None,
-                                journal_n=0, corrects=None, effective=None, applied_at=self.now)
+            applied.add({"event_id": e.id, "event_type": e.type, "region": e.region, "subject": None,
+                         "journal_from": None, "journal_n": 0, "corrects": None, "effective": None, "applied_at": now})
             if publish:
                 self.time_iso = e.time.isoformat()
             HANDLERS[e.type](self, e, e.data)
-            counts["reference_applied" if e.type in REFERENCE_TYPES else "events_applied"] += 1
+        reference = sum(e.type in REFERENCE_TYPES for e in fresh)
+        self.counts["reference_applied"] += reference
+        self.counts["events_applied"] += len(fresh) - reference
         await self.reclassify_special_transfers()
         await self.flush()
 
@@ -153,28 +155,32 @@ class Batch(BatchState):
                         "amount_fen": fen, "planned_on": d.planned_on})
 
     def on_payment_made(self, e, d) -> None:
-        self.subject(e, d.payment_id)
-        if d.payment_id in self.payments:
-            log.info("payment %s reported again by event %s: recorded once", d.payment_id, e.id)
+        payment_id, indicator_id, project_code = d.payment_id, d.indicator_id, d.project_code
+        self.subject(e, payment_id)
+        if payment_id in self.payments:
+            log.info("payment %s reported again by event %s: recorded once", payment_id, e.id)
             return
         fen = to_fen(d.amount)
+        payer, payee = d.payer, d.payee
+        account = payee.account
         status = rules.payment_status(valid=d.valid, payment_date=d.payment_date,
-                                      into_special_account=d.payee.account.hash in self.special)
+                                      into_special_account=account.hash in self.special)
         self.payments.add({
-            "payment_id": d.payment_id, "event_id": e.id, "region": e.region, "indicator_id": d.indicator_id,
-            "project_code": d.project_code, "plan_id": d.plan_id, "amount_fen": fen, "returned_fen": 0,
+            "payment_id": payment_id, "event_id": e.id, "region": e.region, "indicator_id": indicator_id,
+            "project_code": project_code, "plan_id": d.plan_id, "amount_fen": fen, "returned_fen": 0,
             "payment_date": d.payment_date, "status": status, "channel": d.channel.value,
-            "settlement": d.settlement.value, "payer_unit_code": d.payer.unit_code, "payer_unit_name": d.payer.unit_name,
-            "payee_kind": d.payee.kind.value, "payee_name": d.payee.name, "payee_account_hash": d.payee.account.hash,
-            "payee_account_masked": d.payee.account.masked, "purpose": d.purpose, "economic_class": d.economic_class})
+            "settlement": d.settlement.value, "payer_unit_code": payer.unit_code, "payer_unit_name": payer.unit_name,
+            "payee_kind": payee.kind.value, "payee_name": payee.name, "payee_account_hash": account.hash,
+            "payee_account_masked": account.masked, "purpose": d.purpose, "economic_class": d.economic_class})
         if status != PaymentStatus.counted:
             return
-        self.indicator(d.indicator_id, e.region)
-        available = rules.available_for_payment(self.balances[d.indicator_id], via_plan=bool(d.plan_id))
+        via_plan = bool(d.plan_id)
+        self.indicator(indicator_id, e.region)
+        available = rules.available_for_payment(self.balances[indicator_id], via_plan=via_plan)
         if fen > available:
-            self.exceeded(e, OverdrawKind.payment_beyond_balance, d.indicator_id, fen, available, payment_id=d.payment_id)
-        self.book(e, rules.payment(e.id, d.indicator_id, fen, d.payment_date, via_plan=bool(d.plan_id),
-                                   project_code=d.project_code))
+            self.exceeded(e, OverdrawKind.payment_beyond_balance, indicator_id, fen, available, payment_id=payment_id)
+        self.book(e, rules.payment(e.id, indicator_id, fen, d.payment_date, via_plan=via_plan,
+                                   project_code=project_code))
 
     def on_payment_returned(self, e, d) -> None:
         fen = to_fen(d.amount)

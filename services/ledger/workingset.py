@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import String, Table, any_, bindparam, select
+from sqlalchemy import Column, String, Table, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,6 +30,20 @@ async def select_in(conn: AsyncConnection, table: Table, column: str, keys: Iter
     for i in range(0, len(keys), CHUNK):
         q = select(table).where(table.c[column].in_(keys[i:i + CHUNK]), *where)
         out.extend(dict(r) for r in (await conn.execute(q)).mappings())
+    return out
+
+
+async def present(conn: AsyncConnection, column: Column, keys: Iterable[str]) -> set[str]:
+    """Which of `keys` are stored in `column` (one column read, not whole rows)."""
+    keys = list(keys)
+    if not keys:
+        return set()
+    if bulk.is_postgres(conn):
+        q = select(column).where(column == any_(bindparam("keys", type_=ARRAY(String))))
+        return set((await conn.execute(q, {"keys": keys})).scalars())
+    out: set[str] = set()
+    for i in range(0, len(keys), CHUNK):
+        out.update((await conn.execute(select(column).where(column.in_(keys[i:i + CHUNK])))).scalars())
     return out
 
 
