@@ -111,6 +111,7 @@ class Worker:
         self.configs = RuleConfigs()
         self.engine = Engine(self.configs, self.mode, self.partitions, TOPICS[Family.reference].partitions)
         self.counters: Counter[str] = Counter()
+        self.timings: dict[str, float] = defaultdict(float)  # where the agent's time goes (status page)
         self.progress = Progress()
         self.ref_caught: dict[str, float] = {}
         self.configs_ready = asyncio.Event()
@@ -427,7 +428,11 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
     @app.agent(work_topic)
     async def work(stream):
         changelog = state.changelog_topic.get_topic_name()
+        timings = worker.timings
+        done = time.perf_counter()
         async for event in stream.events():
+            t0 = time.perf_counter()
+            timings["waiting"] += t0 - done  # for faust to hand over the next message
             p = event.message.partition
             try:
                 message = orjson.loads(event.value)
@@ -438,12 +443,20 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
             worker.counters["messages"] += 1
             worker.counters["facts_applied"] += len(message.get("facts") or ())
             worker.counters["engine_errors"] += out.errors
+            t1 = time.perf_counter()
             await _retrying(worker.publish, out)
+            t2 = time.perf_counter()
             await _retrying(worker.persist, state, changelog, p, out.dirty)
+            done = time.perf_counter()
+            timings["engine"] += t1 - t0
+            timings["publish"] += t2 - t1
+            timings["persist"] += done - t2
 
     @app.task
     async def producer() -> None:
-        worker.producer = make_producer(settings, linger_ms=2)
+        # no linger: the agent awaits its output and state acks once per message (measured on Tansu:
+        # 3.0 ms per awaited send at linger 2 ms, 0.45 ms at 0); bulk sends batch on their own
+        worker.producer = make_producer(settings, linger_ms=0)
         await worker.producer.start()
         worker.started.set()
 
@@ -470,6 +483,7 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
         @app.page("/v1/status")
         async def status(web, request):
             return web.json({"counters": dict(worker.counters), "mode": worker.mode.value,
+                             "agent_seconds": {k: round(v, 3) for k, v in worker.timings.items()},
                              "configs": worker.configs.version})
 
         @app.page("/v1/state")

@@ -116,9 +116,9 @@ class AlertsSettings(BaseSettings):
 
     clock: Literal["wall", "event"] | None = None  # default: event time when embedded (demo), wall time in production
     worker_port: int | None = None  # faust web of the worker (status page); unset: no web server
-    tick_s: float = 0.5  # how often timers look at deadlines and waiting checks
+    tick_s: float = 1.0  # how often timers look at deadlines and waiting checks
     router_batch: int = 2000  # source records routed per internal message round
-    router_linger_s: float = 0.1  # a round shorter than a full batch waits this long for more records
+    router_linger_s: float = 0.3  # a round shorter than a full batch waits this long for more records
     flush_idle_s: float = 5.0  # event time: every partition read to its end for this long → silent streams catch up
     upstream_group: str | None = None  # the ledger's consumer group (default <prefix>.ledger): flush only once it is done
     partitions: int = 6
