@@ -36,6 +36,7 @@ from contracts.envelope import Envelope  # noqa: E402
 from contracts.topics import Family  # noqa: E402
 from services.alerts.catalogue import CATALOGUE  # noqa: E402
 from services import demo  # noqa: E402
+from services.ledger import offline  # noqa: E402
 from services.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
 from services.runtime.kafka import ensure_topics, make_consumer, make_producer  # noqa: E402
 from services.runtime.settings import Settings  # noqa: E402
@@ -43,29 +44,8 @@ from services.runtime.settings import Settings  # noqa: E402
 
 def with_ledger(events: list[dict], pii_key: bytes, db: Path) -> list[Envelope]:
     """Input events interleaved with the ledger's derived stream (the real recorder, SQLite)."""
-    from services.ledger.recorder import Recorder
-    from services.runtime.db import make_engine, migrate
-
-    url = f"sqlite+aiosqlite:///{db}"
-    migrate(url, "ledger")
     parsed = [parse_event(e, pii_key=pii_key) for e in events]
-
-    async def run() -> list[Envelope]:
-        engine = make_engine(url)
-        recorder = Recorder("ledger", write_outbox=False)
-        out: list[Envelope] = []
-        try:
-            for i in range(0, len(parsed), 1000):
-                chunk = parsed[i:i + 1000]
-                async with engine.begin() as conn:
-                    derived = await recorder.apply(conn, chunk)
-                out += chunk
-                out += [parse_event(o.value) for o in derived]
-        finally:
-            await engine.dispose()
-        return out
-
-    return asyncio.run(run())
+    return offline.interleaved(offline.project(f"sqlite+aiosqlite:///{db}", parsed, batch=1000))
 
 
 def status(port: int) -> dict:

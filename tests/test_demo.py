@@ -189,7 +189,7 @@ def reference_check(events: list[dict]) -> set[tuple[str, str]]:
     alert per subject fire once, on the first event that shows them."""
     fired: set[tuple[str, str]] = set()
     subjects: set[tuple[str, str]] = set()
-    registry, records, accounts, projects, funds, links = {}, defaultdict(list), {}, {}, {}, defaultdict(list)
+    registry, records, accounts, projects, funds = {}, defaultdict(list), {}, {}, {}
     issued, indicators, pending, available, first_out = {}, {}, {}, {}, {}
     payments_of: dict[str, list[tuple[str, int, str]]] = defaultdict(list)  # indicator → (date, fen, event id)
     returns_of: dict[str, list[tuple[str, int]]] = defaultdict(list)

@@ -4,7 +4,6 @@ mid-stream that ends with the balances of a clean run."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import Counter
 from decimal import Decimal
@@ -14,10 +13,9 @@ import pytest
 
 from contracts import parse_event
 from services import demo
-from services.ledger import audit
-from services.ledger.recorder import Recorder, consumed
+from services.ledger import audit, offline
+from services.ledger.recorder import consumed
 from services.runtime.auth import issue_token
-from services.runtime.db import make_engine, migrate
 from tests.platform import ServiceProcess, wait_for
 from tests.receivers import Receiver
 
@@ -27,35 +25,8 @@ LEDGER_TYPES = ("indicator.", "payment.")
 
 def reference_checksum(events: list[dict], url: str, pii_key: bytes) -> audit.Checksum:
     """Balances of one clean in-process pass over `events` (the recorder, no broker)."""
-
-    migrate(url, "ledger")
-
-    async def run() -> audit.Checksum:
-        engine = make_engine(url)
-        recorder = Recorder(None)  # no derived stream
-        try:
-            ledger_events = [parse_event(e, pii_key=pii_key) for e in events if consumed(e["type"])]
-            for i in range(0, len(ledger_events), 500):
-                async with engine.begin() as conn:
-                    await recorder.apply(conn, ledger_events[i:i + 500])
-            async with engine.connect() as conn:
-                return await audit.balance_checksum(conn)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
-
-
-def live_checksum(url: str) -> audit.Checksum:
-    async def run() -> audit.Checksum:
-        engine = make_engine(url)
-        try:
-            async with engine.connect() as conn:
-                return await audit.balance_checksum(conn)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+    offline.project(url, [parse_event(e, pii_key=pii_key) for e in events if consumed(e["type"])], topic=None)
+    return offline.checksum(url)
 
 
 def ledger_applied(settings) -> int:
@@ -86,7 +57,7 @@ def test_demo_end_to_end(make_settings, database_url, tmp_path):
                                      headers=headers).json()
                 assert Decimal(overview["totals"]["paid"]) == Decimal(totals["paid"]), county
             # …and every balance equals one clean pass of the pure projection.
-            assert live_checksum(database_url) == reference_checksum(
+            assert offline.checksum(database_url) == reference_checksum(
                 dataset.events, f"sqlite+aiosqlite:///{tmp_path / 'reference.db'}", settings.pii_key_bytes)
 
             # BEN-01: exactly the injected beneficiaries reach the inbox and the webhook.
@@ -128,7 +99,7 @@ def test_killing_the_ledger_mid_stream_leaves_clean_run_balances(make_settings, 
         sender.join(120)
         ledger.start().wait_healthy()
         wait_for(lambda: ledger_applied(settings) == ledger_count, 120, "ledger caught up after restart", ledger)
-        assert live_checksum(sqlite_url) == reference_checksum(
+        assert offline.checksum(sqlite_url) == reference_checksum(
             dataset.events, f"sqlite+aiosqlite:///{tmp_path / 'reference.db'}", settings.pii_key_bytes)
     finally:
         ingest.stop()

@@ -3,7 +3,6 @@ the same `route` and `Engine.process` the worker calls, with a dict for the stat
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 
 from contracts import parse_event
@@ -97,29 +96,11 @@ def with_ledger(events: list[dict], db_path: str, batch: int = 500, skew: bool =
     recorder, on SQLite) produces it batch by batch — the alerts' view of a live run. `skew`:
     the ledger reads each batch's payments before its indicator events (two topics, no order
     between them), as it may when the events arrive through ingest."""
-    import asyncio
+    from services.ledger import offline
 
-    from services.ledger.recorder import Recorder
-    from services.runtime.db import make_engine, migrate
+    def payments_first(chunk: list[Envelope]) -> list[Envelope]:
+        return sorted(chunk, key=lambda e: not e.type.startswith("payment."))
 
-    url = f"sqlite+aiosqlite:///{db_path}"
-    migrate(url, "ledger")
     parsed = [parse_event(e, pii_key=PII_KEY) for e in events]
-
-    async def run() -> list[Envelope]:
-        engine = make_engine(url)
-        recorder = Recorder("ledger-topic", write_outbox=False)
-        out: list[Envelope] = []
-        try:
-            for i in range(0, len(parsed), batch):
-                chunk = parsed[i:i + batch]
-                ledger_order = sorted(chunk, key=lambda e: not e.type.startswith("payment.")) if skew else chunk
-                async with engine.begin() as conn:
-                    outgoing = await recorder.apply(conn, ledger_order)
-                out.extend(chunk)
-                out.extend(parse_event(o.value) for o in outgoing)
-        finally:
-            await engine.dispose()
-        return out
-
-    return asyncio.run(run())
+    return offline.interleaved(offline.project(f"sqlite+aiosqlite:///{db_path}", parsed, batch=batch,
+                                               topic="ledger-topic", reorder=payments_first if skew else None))

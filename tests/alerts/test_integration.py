@@ -17,10 +17,8 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from contracts import parse_event
 from contracts.control import DispositionFiled
 from contracts.envelope import make_event
-from contracts.topics import Family
 from contracts.types import keyed_hash
 from services import demo
 from services.runtime.auth import issue_token

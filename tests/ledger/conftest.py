@@ -13,9 +13,10 @@ import pytest
 from contracts import Envelope, parse_event
 from services import demo
 from services.ledger.api import create_app
-from services.ledger.recorder import Recorder, consumed
+from services.ledger import offline
+from services.ledger.recorder import consumed
 from services.runtime.auth import issue_token
-from services.runtime.db import make_engine, migrate
+from services.runtime.db import make_engine
 from services.runtime.settings import Settings
 from tests.conftest import _admin
 
@@ -37,22 +38,8 @@ class DemoLedger:
 
 def project(url: str, raw_events: list[dict], batch: int = 500) -> list[Envelope]:
     """One clean pass of the recorder over wire-form events; returns the derived stream."""
-    migrate(url, "ledger")
-
-    async def run() -> list[Envelope]:
-        engine = make_engine(url)
-        recorder = Recorder("t.ledger.v1", write_outbox=False)
-        events = [parse_event(e, pii_key=SETTINGS.pii_key_bytes) for e in raw_events if consumed(e["type"])]
-        out = []
-        try:
-            for i in range(0, len(events), batch):
-                async with engine.begin() as conn:
-                    out += await recorder.apply(conn, events[i:i + batch])
-        finally:
-            await engine.dispose()
-        return [parse_event(o.value) for o in out]
-
-    return asyncio.run(run())
+    events = [parse_event(e, pii_key=SETTINGS.pii_key_bytes) for e in raw_events if consumed(e["type"])]
+    return [e for _chunk, derived in offline.project(url, events, batch=batch, topic="t.ledger.v1") for e in derived]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

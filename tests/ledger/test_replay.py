@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from contracts import Family, parse_event
-from services.ledger import audit, rebuild
+from services.ledger import rebuild
+from services.ledger.offline import checksum
 from services.ledger.queries.status import counters
 from services.ledger.recorder import consumed
 from services.runtime.db import make_engine
@@ -52,18 +53,6 @@ def status(settings) -> dict:
 def caught_up(settings, expected: int) -> bool:
     s = status(settings)
     return s.get("events_applied") == expected and bool(s.get("lag")) and not any(s["lag"].values())
-
-
-def checksum(url: str) -> audit.Checksum:
-    async def run() -> audit.Checksum:
-        engine = make_engine(url)
-        try:
-            async with engine.connect() as conn:
-                return await audit.balance_checksum(conn)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 def derived_ids(settings, expected: int, timeout_s: float = 30) -> set[str]:
