@@ -49,6 +49,9 @@ class PostingApplied(Data):
     """One posting the ledger committed, with the indicator's balances after it."""
 
     posting_id: str = Field(max_length=120)
+    journal_seq: int = Field(ge=1, description="the journal sequence number of the posting's last move: grows "
+                             "with every posting the ledger commits, so a consumer can drop a redelivered "
+                             "posting that is older than one it has applied")
     source_event_id: Identifier
     source_event_type: str = Field(max_length=60)
     indicator_id: Identifier

@@ -22,8 +22,10 @@ still owns the table: it recovers it from that changelog after a crash or a reba
 
 At-least-once everywhere: the router commits source offsets only after the broker acked the
 facts; the agent's offset is committed by faust after the output and the state were acked;
-redelivered facts are idempotent (entities keep what they have seen, one open alert per
-(rule, subject)), redelivered transitions carry the same transition id."""
+the state tracks what it holds (`Engine._unseen`: the last work offset applied, the last source
+record per source partition, the last forwarding message per partition), so a message, a routed
+record or a forward that comes again after a crash is not applied twice; one open alert per
+(rule, subject); redelivered transitions carry the same transition id."""
 
 from __future__ import annotations
 
@@ -262,8 +264,10 @@ class Worker:
                 self.counters["route_errors"] += 1
                 continue
             self.counters["events"] += 1
+            source = f"{record.topic}:{record.partition}"
             for fact in facts:
                 fact["ro"] = now
+                fact["s"] = (source, record.offset)  # a record routed again after a restart is known by this
                 if fact["k"] == BROADCAST:
                     for p in range(self.partitions):
                         per[p].append(fact)
@@ -375,8 +379,8 @@ class Worker:
             futures.append(await self.producer.send(alert_topic, event.to_json(), key=event.key))
             self.counters["refused"] += 1
         for q, facts in out.forwards.items():
-            futures.append(await self.producer.send(self.work_topic_name, orjson.dumps({"facts": facts}),
-                                                    partition=q))
+            forward = {"facts": facts, "from": out.origin} if out.origin else {"facts": facts}
+            futures.append(await self.producer.send(self.work_topic_name, orjson.dumps(forward), partition=q))
             self.counters["facts"] += len(facts)
         if futures:
             await asyncio.gather(*futures)
@@ -439,8 +443,9 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
             except orjson.JSONDecodeError:
                 worker.counters["bad_messages"] += 1
                 continue
-            out = worker.engine.process(p, state.data, message)
+            out = worker.engine.process(p, state.data, message, event.message.offset)
             worker.counters["messages"] += 1
+            worker.counters["redelivered"] += out.redelivered
             worker.counters["facts_applied"] += len(message.get("facts") or ())
             worker.counters["engine_errors"] += out.errors
             t1 = time.perf_counter()

@@ -9,6 +9,9 @@ Per-partition keys of the state table:
     G<p>:wait    entity → routing time of its oldest fact waiting for reference data
     G<p>:funds   the fund catalogue (broadcast)        G<p>:routes  group routes (broadcast)
     G<p>:ind:<id> fund, year and region of an indicator (broadcast)
+    G<p>:track   what the state already holds (tracking, for an exactly-once effect): the last
+                 work-topic offset applied, per source partition the last routed record, per
+                 partition the last message whose forwards arrived here
 and the entities (`P:…`, `A:…`, `E:…`, `J:…`, `T:…`, `I:…`, `F:…`) and alerts (`L:…`)
 that hash to the partition."""
 
@@ -51,6 +54,8 @@ class Output:
     forwards: dict[int, list[dict]] = field(default_factory=dict)
     dirty: dict[str, Any] = field(default_factory=dict)
     errors: int = 0
+    origin: tuple[int, int] | None = None  # (partition, work offset) of the message: stamped on its forwards
+    redelivered: int = 0  # facts (or a whole message: 1) already in the state, skipped
 
 
 class View:
@@ -81,10 +86,14 @@ class Engine:
 
     # ------------------------------------------------------------------ one message
 
-    def process(self, p: int, store: Mapping[str, Any], message: dict) -> Output:
-        out = Output()
+    def process(self, p: int, store: Mapping[str, Any], message: dict, offset: int | None = None) -> Output:
+        """Apply one work-topic message (at `offset` of partition `p`, when it came from there)."""
+        out = Output(origin=None if offset is None else (p, offset))
         view = View(store, out)
         g = f"G{p}:"
+        facts = self._unseen(g, view, message, offset, out)
+        if facts is None:
+            return out
         clock_state = dict(view.get(g + "clock") or {"marks": {}, "ref": {}, "wall": 0.0})
         moved = merge_marks(clock_state.setdefault("marks", {}), message.get("marks") or {})
         if message.get("flush"):
@@ -112,7 +121,7 @@ class Engine:
             return view.get(f"{g}ind:{indicator_id}")
 
         ctx = Ctx(self.cfg, funds, imeta, clock, lambda ro: ro is None or ref_done >= ro)
-        queue: deque[dict] = deque(message.get("facts") or ())
+        queue: deque[dict] = deque(facts)
 
         def drain_ctx() -> None:
             for f in ctx.findings:
@@ -145,7 +154,61 @@ class Engine:
             self._clock_driven(g, view, clock, ref_done, ctx)
             drain_ctx()
             run(queue)
+        if g + "track" in out.dirty:
+            # written last: the changelog keeps a partition's records in order, so when the tracking
+            # record of a message is there, every other key the message changed is there too
+            out.dirty[g + "track"] = out.dirty.pop(g + "track")
         return out
+
+    # ------------------------------------------------------------------ tracking
+
+    @staticmethod
+    def _unseen(g: str, view: View, message: dict, offset: int | None, out: Output) -> list[dict] | None:
+        """The facts of `message` the state does not hold yet; None: the whole message is in it.
+
+        Everything upstream is at-least-once, and an entity that takes "the latest" (balances,
+        a first payment in a window) must not take an old fact twice. Three kinds of repeat:
+        - the agent's own redelivery: the state (written after the output) may run ahead of the
+          committed work offset after a crash — a message at or below the last applied offset
+          is skipped whole (its output went out before its state was written);
+        - the router's: a restarted router routes again what it routed after its last commit —
+          every routed fact carries its source record (`s`: topic:partition, offset), and a
+          record at or below the last one applied from that source partition is dropped;
+        - a forward sent again when its message is processed again: forwards carry their origin
+          (`from`: partition, offset), and an origin at or below the last one seen is dropped.
+        Clock marks are idempotent merges and pass through."""
+        facts = message.get("facts") or []
+        origin = message.get("from")
+        if offset is None and origin is None and not any("s" in f for f in facts):
+            return facts  # offline (tests, the harness): nothing to track
+        before = view.get(g + "track") or {"w": -1, "src": {}, "fwd": {}}
+        if offset is not None and offset <= before["w"]:
+            out.redelivered = 1
+            return None
+        track = {"w": before["w"] if offset is None else offset, "src": before["src"], "fwd": before["fwd"]}
+        if origin is not None:
+            q, at = str(origin[0]), int(origin[1])
+            if at <= before["fwd"].get(q, -1):
+                out.redelivered += len(facts)
+                facts = []
+            else:
+                track["fwd"] = {**before["fwd"], q: at}
+        else:
+            seen, latest, kept = before["src"], dict(before["src"]), []
+            for fact in facts:
+                source = fact.pop("s", None)
+                if source is not None:
+                    tp, at = source
+                    if at <= seen.get(tp, -1):
+                        out.redelivered += 1
+                        continue
+                    if at > latest.get(tp, -1):
+                        latest[tp] = at
+                kept.append(fact)
+            facts, track["src"] = kept, latest
+        if track != before:
+            view.put(g + "track", track)
+        return facts
 
     # ------------------------------------------------------------------ pieces
 

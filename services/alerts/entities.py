@@ -618,6 +618,13 @@ def _due_checkpoints(state: dict, before: dt.date | None, ctx: Ctx) -> bool:
 
 
 def _apply_posting(state: dict, post: Posting, ctx: Ctx) -> None:
+    """Book what the ledger booked. A posting not newer (by journal sequence) than the last one
+    applied is a redelivery — the balances it carries are history, and taking them would turn
+    the books back (a false PRG-01 at the next checkpoint, a false year-end surge)."""
+    if post.seq is not None:
+        if post.seq <= (state.get("seq") or 0):
+            return
+        state["seq"] = post.seq
     on = dt.date.fromisoformat(post.on)
     state.setdefault("region", post.region)
     _due_checkpoints(state, on, ctx)  # the books as they stood on each checkpoint that lies before this posting

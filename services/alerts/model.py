@@ -200,6 +200,7 @@ class Posting(Wire):
     allocated_fen: int = 0  # moved out of pending (5001) by this posting
     paid_fen: int = 0  # moved into actual payment (5201) by this posting (negative: taken back)
     red_ink: bool = False
+    seq: int | None = None  # the ledger's journal sequence: postings of one indicator arrive in this order
 
     def fen(self, account: str) -> int:
         return int(self.balances.get(account, 0))

@@ -246,7 +246,7 @@ def route(event: Envelope, cfg: Cfg) -> list[dict]:
                 sum(to_fen(m.amount) for m in d.moves if m.credit == "5201")
             post = Posting(event.id, event.region, event.time.isoformat(), d.indicator_id, d.source_event_type,
                            d.booked_on.isoformat(), {k: to_fen_signed(v) for k, v in d.balances.items()},
-                           allocated, paid, d.red_ink)
+                           allocated, paid, d.red_ink, d.journal_seq)
             out.append({"k": f"I:{d.indicator_id}", "f": "post", "post": post.to_wire()})
         case InterlockChecked():
             if on("IND-02", d.issued_on.year if d.issued_on else None):

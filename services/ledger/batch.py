@@ -235,7 +235,7 @@ class BatchState:
             self.own_postings.setdefault(p.event_id, []).append(p)
         if self.publish:
             self.outgoing.append(derived.posting_applied(
-                self.topic, p, region=region, fund_code=fund_code, budget_year=budget_year,
+                self.topic, p, journal_seq=seq, region=region, fund_code=fund_code, budget_year=budget_year,
                 source_event_id=e.id, source_event_type=e.type, time_iso=self.time_iso,
                 balances=snapshot(bal, p.touched())))
 

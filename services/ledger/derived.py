@@ -53,7 +53,7 @@ def _event(topic: str, event_type: str, event_id: str, region: str, time: dt.dat
     return Outgoing(topic=topic, key=fiscal_unit(region).encode(), value=value)
 
 
-def posting_applied(topic: str, posting: Posting, *, region: str, fund_code: str | None, budget_year: int | None,
+def posting_applied(topic: str, posting: Posting, *, journal_seq: int, region: str, fund_code: str | None, budget_year: int | None,
                     source_event_id: str, source_event_type: str, time_iso: str,
                     balances: Mapping[str, int]) -> Outgoing:
     """`ledger.posting_applied`: the posting and the indicator's natural-side balances after it.
@@ -68,7 +68,7 @@ def posting_applied(topic: str, posting: Posting, *, region: str, fund_code: str
         f'{{"specversion":"1.0","id":"{derived_id(pid)}","source":"{SOURCE}",'
         f'"type":"ledger.posting_applied","time":"{time_iso}","subject":{_s(posting.indicator_id)},'
         f'"region":"{region}","datacontenttype":"application/json","data":{{'
-        f'"posting_id":"{pid}","source_event_id":"{source_event_id}",'
+        f'"posting_id":"{pid}","journal_seq":{journal_seq},"source_event_id":"{source_event_id}",'
         f'"source_event_type":"{source_event_type}","indicator_id":"{posting.indicator_id}",'
         f'"fund_code":{_s(fund_code)},"budget_year":{"null" if budget_year is None else budget_year},'
         f'"booked_on":"{posting.booked_on.isoformat()}","red_ink":{"true" if posting.red_ink else "false"},'

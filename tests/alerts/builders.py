@@ -113,7 +113,7 @@ def posting(n: int, indicator_id: str, kind: str, on: str, balances: dict[str, s
     from contracts.envelope import make_event
     from contracts.ledger import Move, PostingApplied
 
-    data = PostingApplied(posting_id=f"e{n}:0", source_event_id=f"e{n}", source_event_type=kind,
+    data = PostingApplied(posting_id=f"e{n}:0", journal_seq=n, source_event_id=f"e{n}", source_event_type=kind,
                           indicator_id=indicator_id, booked_on=dt.date.fromisoformat(on),
                           moves=[Move(debit=d, credit=c, amount=Decimal(a)) for d, c, a in moves],
                           balances={k: Decimal(v) for k, v in balances.items()})

@@ -33,10 +33,10 @@ def test_yuan_is_the_exact_wire_form(fen):
 def test_posting_applied_with_negative_balances_and_red_ink():
     original = p.payment("ev-1", "IND-1", 12345, ON, via_plan=False, project_code="XM-1")
     reversal = p.correction("ev-2", ON, [original], None)[0]
-    out = derived.posting_applied("t", reversal, region="410324", fund_code=None, budget_year=2026,
+    out = derived.posting_applied("t", reversal, journal_seq=7, region="410324", fund_code=None, budget_year=2026,
                                   source_event_id="ev-2", source_event_type="indicator.corrected",
                                   time_iso=TIME.isoformat(), balances={"500201": -500, "5201": 0})
-    data = PostingApplied(posting_id="ev-2:0", source_event_id="ev-2", source_event_type="indicator.corrected",
+    data = PostingApplied(posting_id="ev-2:0", journal_seq=7, source_event_id="ev-2", source_event_type="indicator.corrected",
                           indicator_id="IND-1", budget_year=2026, booked_on=ON, red_ink=True,
                           reverses_event_id="ev-1",
                           moves=[Move(debit="500201", credit="5201", amount=Decimal("123.45"), project_code="XM-1")],
