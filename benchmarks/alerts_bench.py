@@ -117,10 +117,12 @@ async def collect(settings: Settings, sent_at: dict[str, float], latencies: dict
         await consumer.stop()
 
 
-def wait_drained(port: int, events: int, timeout_s: float = 900) -> float:
+def wait_drained(port: int, events: int, worker: subprocess.Popen, timeout_s: float = 900) -> float:
     """Seconds until the worker has routed `events` and applied every fact it routed."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with {worker.returncode} (see its log)")
         c = status(port)
         if c.get("events", 0) >= events and c.get("facts_applied", 0) >= c.get("facts", 1):
             return time.monotonic()
@@ -155,12 +157,12 @@ def main() -> int:
         print(f"backlog: {len(backlog)} events on the broker; starting one worker", flush=True)
 
         worker = start_worker(settings, port, tmp / "worker.log")
-        while not status(port):
-            time.sleep(0.1)
-        while status(port).get("events", 0) == 0:
+        while not status(port).get("events"):
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited with {worker.returncode} (see {tmp / 'worker.log'})")
             time.sleep(0.01)
         t0 = time.monotonic()
-        t1 = wait_drained(port, len(backlog))
+        t1 = wait_drained(port, len(backlog), worker)
         c = status(port)
         print(f"throughput: {len(backlog)} events in {t1 - t0:.1f} s = {len(backlog) / (t1 - t0):,.0f} events/s "
               f"({c.get('facts', 0):,} facts, {c.get('state_writes', 0):,} state writes, "
@@ -183,7 +185,7 @@ def main() -> int:
 
             watcher = asyncio.create_task(watch()) if args.verbose else None
             took = await publish(settings, live, args.rate, sent)
-            await asyncio.to_thread(wait_drained, port, len(backlog) + len(live))
+            await asyncio.to_thread(wait_drained, port, len(backlog) + len(live), worker)
             await asyncio.sleep(1)
             stop.set()
             await reader

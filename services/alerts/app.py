@@ -41,6 +41,7 @@ import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
+from faust.transport.drivers import aiokafka as aiokafka_driver
 from pydantic import ValidationError
 
 from contracts.alert import AlertEvidence, AlertTransitioned, DispositionRefused
@@ -54,7 +55,7 @@ from services.alerts.config import AlertsSettings, RuleConfigs
 from services.alerts.engine import Engine, Output
 from services.alerts.lifecycle import Transition
 from services.alerts.routing import BROADCAST, partition_of, route, watermark_of
-from services.runtime.kafka import make_consumer, make_producer, send_dead_letter
+from services.runtime.kafka import Record, make_consumer, make_producer, send_all, send_dead_letter
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ class Worker:
         await self.configs_ready.wait()
         topics = [self.settings.topic(f) for f in SOURCES]
         consumer = make_consumer(self.settings, f"{self.settings.topic_prefix}.alerts-router", *topics,
-                                 max_poll_records=self.alerts.router_batch, fetch_max_wait_ms=100)
+                                 max_poll_records=self.alerts.router_batch)
         await consumer.start()
         reference = self.settings.topic(Family.reference)
         # not flushed yet: a restarted worker whose router finds nothing new still owes the flush its
@@ -275,14 +276,14 @@ class Worker:
                     per[partition_of(fact["k"], self.partitions)].append(fact)
         marks = self.progress.drain()
         ref = dict(self.ref_caught)
-        futures = []
+        messages = []
         for p in range(self.partitions):
             if not per.get(p) and not marks:
                 continue
             message = {"facts": per.get(p, []), "marks": marks, "ref": ref, "wall": now}
-            futures.append(await self.producer.send(self.work_topic_name, orjson.dumps(message), partition=p))
+            messages.append(Record(self.work_topic_name, orjson.dumps(message), partition=p))
             self.counters["facts"] += len(per.get(p, ()))
-        await asyncio.gather(*futures)
+        await asyncio.gather(*await send_all(self.producer, messages))
         for tp, offset in held.items():
             consumer.seek(tp, offset)  # type: ignore[union-attr]
 
@@ -352,60 +353,85 @@ class Worker:
     async def _flush(self, now: float) -> None:
         message = orjson.dumps({"facts": [], "marks": self.progress.drain(), "flush": self.progress.furthest() or True,
                                 "ref": dict(self.ref_caught), "wall": now})
-        futures = [await self.producer.send(self.work_topic_name, message, partition=p) for p in range(self.partitions)]
-        await asyncio.gather(*futures)
+        await self._to_every_partition(message)
         self.counters["flushes"] += 1
 
     async def tick(self) -> None:
         """Timers: wall time (live mode), reference progress (waiting checks) for every partition."""
         now = time.time()
         message = orjson.dumps({"facts": [], "tick": True, "wall": now, "ref": dict(self.ref_caught)})
-        futures = [await self.producer.send(self.work_topic_name, message, partition=p)
-                   for p in range(self.partitions)]
-        await asyncio.gather(*futures)
+        await self._to_every_partition(message)
+
+    async def _to_every_partition(self, message: bytes) -> None:
+        records = [Record(self.work_topic_name, message, partition=p) for p in range(self.partitions)]
+        await asyncio.gather(*await send_all(self.producer, records))
 
     # ------------------------------------------------------------------ stage 2: output of one message
 
     async def publish(self, out: Output) -> None:
         alert_topic = self.settings.topic(Family.alert)
-        futures = []
+        records = []
         for t in out.transitions:
             event = transition_event(t)
-            futures.append(await self.producer.send(alert_topic, event.to_json(), key=event.key))
+            records.append(Record(alert_topic, event.to_json(), event.key))
             self.counters[f"transitions:{t.kind.value}"] += 1
             self.counters[f"rule:{t.rule_id}"] += t.kind.value == "raised"
         for r in out.refusals:
             event = refusal_event(r)
-            futures.append(await self.producer.send(alert_topic, event.to_json(), key=event.key))
+            records.append(Record(alert_topic, event.to_json(), event.key))
             self.counters["refused"] += 1
         for q, facts in out.forwards.items():
             forward = {"facts": facts, "from": out.origin} if out.origin else {"facts": facts}
-            futures.append(await self.producer.send(self.work_topic_name, orjson.dumps(forward), partition=q))
+            records.append(Record(self.work_topic_name, orjson.dumps(forward), partition=q))
             self.counters["facts"] += len(facts)
-        if futures:
-            await asyncio.gather(*futures)
+        if records:
+            await asyncio.gather(*await send_all(self.producer, records))
 
     async def persist(self, table: Any, changelog: str, p: int, dirty: dict[str, Any]) -> None:
-        """Write the changed keys into the table's store and its changelog partition (one batch)."""
+        """Write the changed keys into the table's store and its changelog partition, in the order
+        the engine wrote them (its tracking record last), as one record batch where they fit."""
         if not dirty:
             return
         store = table.data
         key_partition = getattr(store, "_key_partition", None)
-        futures = []
         for key, value in dirty.items():
             store[key] = value
             if key_partition is not None:
                 key_partition[key] = p
-            futures.append(await self.producer.send(changelog, orjson.dumps(value), key=orjson.dumps(key),
-                                                    partition=p))
-        await asyncio.gather(*futures)
+        records = [Record(changelog, orjson.dumps(value), orjson.dumps(key), p) for key, value in dirty.items()]
+        await asyncio.gather(*await send_all(self.producer, records))
         self.counters["state_writes"] += len(dirty)
+
+
+def _app_class(fetch_wait_ms: int) -> type[faust.App]:
+    """faust.App whose agent consumer waits at most `fetch_wait_ms` per fetch (`Settings.fetch_wait_ms`)
+    instead of the 1,500 ms faust fixes: the embedded broker holds a fetch for all of it, and an
+    alert may take three hops through the work topic."""
+
+    class AgentConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+        def _create_worker_consumer(self, transport):
+            consumer = super()._create_worker_consumer(transport)
+            consumer._fetch_max_wait_ms = fetch_wait_ms  # read by AIOKafkaConsumer.start() for its fetcher
+            return consumer
+
+    class AgentConsumer(aiokafka_driver.Consumer):
+        def _new_consumer_thread(self):
+            return AgentConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    class AgentTransport(aiokafka_driver.Transport):
+        Consumer = AgentConsumer
+
+    class App(faust.App):
+        def _new_transport(self):
+            return AgentTransport(self.conf.broker_consumer, self)
+
+    return App
 
 
 def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[faust.App, Worker]:
     alerts = alerts or AlertsSettings()
     worker = Worker(settings, alerts)
-    app = faust.App(
+    app = _app_class(settings.fetch_wait_ms)(
         worker.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
@@ -445,6 +471,7 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
                 continue
             out = worker.engine.process(p, state.data, message, event.message.offset)
             worker.counters["messages"] += 1
+            worker.counters["message_bytes"] += len(event.value)
             worker.counters["redelivered"] += out.redelivered
             worker.counters["facts_applied"] += len(message.get("facts") or ())
             worker.counters["engine_errors"] += out.errors

@@ -99,11 +99,25 @@ def worker_events(port: int) -> int:
     return worker_counter(port, "events")
 
 
+def api_caught_up(settings: Settings) -> bool:
+    """Has the alert API stored everything on the alert topic? (Its consumer has joined and has
+    no lag.)"""
+    try:
+        lag = httpx.get(f"{settings.url('alerts')}/v1/status", timeout=5).json()["lag"]
+    except (httpx.HTTPError, KeyError, ValueError):
+        return False
+    return bool(lag) and not any(lag.values())
+
+
 def settled(settings: Settings, quiet_s: float, timeout_s: float, *procs: ServiceProcess) -> list[dict]:
-    """The alerts once nothing has changed for `quiet_s` (the worker's end-of-input flush included)."""
+    """The alerts once the API has stored all the worker published and nothing has changed for
+    `quiet_s` (the worker's end-of-input flush included)."""
     state = {"last": None, "since": 0.0}
 
     def check():
+        if not api_caught_up(settings):
+            state["last"] = None
+            return None
         alerts = all_alerts(settings, shadow=True)
         snapshot = sorted((a["alert_id"], a["transitions"]) for a in alerts)
         if snapshot != state["last"]:
@@ -357,7 +371,8 @@ def test_killing_the_worker_mid_stream_loses_no_alert(broker, tmp_path):
         got, want = alert_keys(alerts), truth_keys(dataset, settings.pii_key_bytes)
         missing = {r: want[r] - got[r] for r in want if want[r] - got[r]}
         extra = {r: got[r] - want[r] for r in got if got[r] - want[r]}
-        assert missing == {} and extra == {}
+        assert missing == {} and extra == {}, \
+            f"missing {missing}\nextra {extra}\nworker {httpx.get(f'http://127.0.0.1:{worker_port}/v1/status').json()}"
         per_subject = Counter((a["rule_id"], a["subject"]) for a in alerts)
         assert max(per_subject.values()) == 1
     finally:
