@@ -378,3 +378,41 @@ def test_killing_the_worker_mid_stream_loses_no_alert(broker, tmp_path):
     finally:
         for p in procs:
             p.stop()
+
+
+def test_the_state_a_message_wrote_lies_below_the_state_topic_end(broker, tmp_path):
+    """After a crash the worker reads its state back up to the state topic's end offset. The
+    embedded broker reports the end as the last record batch's base offset + 1, so a message's
+    state sent as one batch of several records would partly lie beyond it, and a restarted
+    worker would come back without it. Every record the worker persists must lie below the end
+    offset it leaves behind — and come back."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from services.alerts.app import Worker, ensure_state_topic
+    from services.alerts.config import AlertsSettings
+
+    settings = new_settings(broker, tmp_path)
+    written = {f"I:IND-{n}-{i}": {"n": n, "i": i} for n in range(3) for i in range(5)}
+
+    async def run() -> tuple[int, dict]:
+        worker = Worker(settings, AlertsSettings())
+        await ensure_state_topic(settings, worker.state_topic_name, worker.partitions)
+        worker.producer = make_producer(settings, linger_ms=0)
+        await worker.producer.start()
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+        await consumer.start()
+        try:
+            for n in range(3):
+                await worker.persist(0, {k: v for k, v in written.items() if v["n"] == n})
+            tp = TopicPartition(worker.state_topic_name, 0)
+            end = (await consumer.end_offsets([tp]))[tp]
+            restarted = Worker(settings, AlertsSettings())
+            await restarted.recover(0)
+            return end, restarted.store
+        finally:
+            await consumer.stop()
+            await worker.producer.stop()
+
+    end, recovered = asyncio.run(run())
+    assert end == 15
+    assert recovered == written
