@@ -428,9 +428,14 @@ class Worker:
             consumer.assign([tp])
             await consumer.seek_to_beginning(tp)
             end = (await consumer.end_offsets([tp]))[tp]
-            while await consumer.position(tp) < end:
-                for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, ()):
+            while True:
+                records = (await consumer.getmany(tp, timeout_ms=200)).get(tp, ())
+                for record in records:
                     latest[orjson.loads(record.key)] = None if record.value is None else orjson.loads(record.value)
+                # past the end offset and nothing more: the embedded broker reports the end as the
+                # last record batch's base offset + 1, so the rest of that batch may still come
+                if not records and await consumer.position(tp) >= end:
+                    break
         finally:
             await consumer.stop()
         for key in self.keys_of.pop(p, ()):
@@ -447,13 +452,7 @@ class Worker:
             return
         records = [Record(self.state_topic_name, orjson.dumps(value), orjson.dumps(key), p)
                    for key, value in dirty.items()]
-        # the last record (the message's tracking record) in a batch of its own: the embedded broker
-        # reports a partition's end offset as the last batch's base offset + 1, so the tail of a
-        # final multi-record batch would lie beyond the end `recover` reads to — the state a crash
-        # left behind would come back without it
-        futures = await send_all(self.producer, records[:-1]) if len(records) > 1 else []
-        futures += await send_all(self.producer, records[-1:])
-        await asyncio.gather(*futures)
+        await asyncio.gather(*await send_all(self.producer, records))
         self.counters["state_writes"] += len(dirty)
 
 

@@ -380,12 +380,11 @@ def test_killing_the_worker_mid_stream_loses_no_alert(broker, tmp_path):
             p.stop()
 
 
-def test_the_state_a_message_wrote_lies_below_the_state_topic_end(broker, tmp_path):
-    """After a crash the worker reads its state back up to the state topic's end offset. The
-    embedded broker reports the end as the last record batch's base offset + 1, so a message's
-    state sent as one batch of several records would partly lie beyond it, and a restarted
-    worker would come back without it. Every record the worker persists must lie below the end
-    offset it leaves behind — and come back."""
+def test_the_state_comes_back_whole_after_a_restart(broker, tmp_path):
+    """A restarted worker reads its state back from the state topic. The embedded broker reports
+    a partition's end offset as the last record batch's base offset + 1, so a message's state
+    sent as one batch of several records partly lies beyond the reported end — it must come back
+    all the same."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from services.alerts.app import Worker, ensure_state_topic
@@ -414,5 +413,5 @@ def test_the_state_a_message_wrote_lies_below_the_state_topic_end(broker, tmp_pa
             await worker.producer.stop()
 
     end, recovered = asyncio.run(run())
-    assert end == 15
+    assert end <= len(written)  # on the embedded broker: less (the last batch's base offset + 1)
     assert recovered == written
