@@ -454,6 +454,7 @@ class Worker:
                    for key, value in dirty.items()]
         await asyncio.gather(*await send_all(self.producer, records))
         self.counters["state_writes"] += len(dirty)
+        self.counters["state_bytes"] += sum(len(r.value) for r in records)
 
 
 def _app_class(fetch_wait_ms: int) -> type[faust.App]:

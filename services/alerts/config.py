@@ -121,7 +121,11 @@ class AlertsSettings(BaseSettings):
     router_linger_s: float = 0.3  # a round shorter than a full batch waits this long for more records
     flush_idle_s: float = 5.0  # event time: every partition read to its end for this long → silent streams catch up
     upstream_group: str | None = None  # the ledger's consumer group (default <prefix>.ledger): flush only once it is done
-    partitions: int = 6
+    # partitions of the work and state topics: the most workers that can share the load. Each round
+    # sends one message per partition, and a fact's consequences hop between partitions, so on one
+    # worker fewer is faster (measured at 3,000 events/s live: event-to-alert p99 6.8 s at 6, 3.1 s
+    # at 3, 1.9–2.1 s at 2; 1 partition makes each round one huge message: backlog 1,400 events/s)
+    partitions: int = 2
 
     def clock_mode(self, platform_mode: str) -> ClockMode:
         if self.clock:

@@ -155,7 +155,7 @@ class Engine:
             drain_ctx()
             run(queue)
         if g + "track" in out.dirty:
-            # written last: the changelog keeps a partition's records in order, so when the tracking
+            # written last: the state topic keeps a partition's records in order, so when the tracking
             # record of a message is there, every other key the message changed is there too
             out.dirty[g + "track"] = out.dirty.pop(g + "track")
         return out

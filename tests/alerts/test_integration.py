@@ -345,8 +345,8 @@ def test_replaying_the_log_raises_no_duplicate(platform):
 def test_killing_the_worker_mid_stream_loses_no_alert(broker, tmp_path):
     """The whole year on the broker — the input and the ledger's derived stream (the real
     recorder's, computed in order beforehand: the worker is under test here, not the ledger) —
-    one worker reading it, killed -9 a third of the way and restarted: its table comes back from
-    the changelog, the router and the agent resume from their committed offsets, and the result
+    one worker reading it, killed -9 a third of the way and restarted: its state comes back from
+    the state topic, the router and the agent resume from their committed offsets, and the result
     is the clean run's: every injected case, nothing else, one alert per (rule, subject)."""
     settings = new_settings(broker, tmp_path)
     worker_port = free_port()
