@@ -22,9 +22,10 @@ attached to the event), and — the deciding point — after a kill -9 faust's t
 handed the agent messages while the store still lacked part of the changelog (measured on the
 embedded broker: 6 keys differing at the first message, and alerts lost or raised falsely in 3
 of 6 kill tests). The worker keeps the state itself: the agent writes the keys a message changed
-into a dict and sends them to the state topic, after the message's output is acknowledged; on
-taking a partition (start, crash, rebalance) it reads that partition of the state topic back
-before applying the first message (`Worker.recover`).
+into a dict and sends them to the state topic together with the message's output, in one round
+trip (the output is also kept in the state as the partition's outbox, `G<p>:out`); on taking a
+partition (start, crash, rebalance) it reads that partition of the state topic back before
+applying the first message, and sends the outbox again (`Worker.recover`).
 
 At-least-once everywhere: the router commits source offsets only after the broker acked the
 facts; the agent's offset is committed by faust after the output and the state were acked;
@@ -198,14 +199,13 @@ class Worker:
                 batches = await consumer.getmany(timeout_ms=100, max_records=self.alerts.router_batch)
                 now = time.time()
                 caught_up = True
-                # read to its end: the position has reached the end offset, and the round brought
-                # nothing for the partition and held nothing back. (The embedded broker reports the
-                # end as the last record batch's base offset + 1, so a position past it may still
-                # have the rest of that batch ahead; an empty fetch is what says the end is reached.)
-                drained = sum(len(rs) for rs in batches.values()) < self.alerts.router_batch
+                # read to its end: the position has reached the end offset and the round brought
+                # nothing for the partition. (The embedded broker reports the end as the last record
+                # batch's base offset + 1, so a position past it may still have the rest of that
+                # batch ahead; a round without records for it is what says the end is reached.)
                 for tp in consumer.assignment():
                     high = consumer.highwater(tp)
-                    at_end = drained and tp not in batches and high is not None and await consumer.position(tp) >= high
+                    at_end = tp not in batches and high is not None and await consumer.position(tp) >= high
                     self.at_end[tp] = at_end
                     caught_up = caught_up and at_end
                     if tp.topic == reference and at_end:
@@ -391,7 +391,8 @@ class Worker:
 
     # ------------------------------------------------------------------ stage 2: output of one message
 
-    async def publish(self, out: Output) -> None:
+    def output_records(self, out: Output) -> list[Record]:
+        """A message's output: alert transitions and refusals, facts for other partitions."""
         alert_topic = self.settings.topic(Family.alert)
         records = []
         for t in out.transitions:
@@ -407,8 +408,29 @@ class Worker:
             forward = {"facts": facts, "from": out.origin} if out.origin else {"facts": facts}
             records.append(Record(self.work_topic_name, orjson.dumps(forward), partition=q))
             self.counters["facts"] += len(facts)
-        if records:
-            await asyncio.gather(*await send_all(self.producer, records))
+        return records
+
+    @staticmethod
+    def with_outbox(p: int, dirty: dict[str, Any], records: list[Record]) -> dict[str, Any]:
+        """The state a message leaves, with its output as `G<p>:out` (before the tracking record,
+        which stays last): output and state then go out together, in one round trip, and if the
+        state lands but the output does not, `recover` sends the output again."""
+        if not records:
+            return dirty
+        track = f"G{p}:track"
+        with_out = {k: v for k, v in dirty.items() if k != track}
+        with_out[f"G{p}:out"] = [[r.topic, r.key.decode() if r.key is not None else None, r.value.decode(), r.partition]
+                                 for r in records]
+        if track in dirty:
+            with_out[track] = dirty[track]
+        return with_out
+
+    async def deliver(self, p: int, output: list[Record], dirty: dict[str, Any]) -> None:
+        """Send a message's output and its state (the outbox included) and wait for both."""
+        state = [Record(self.state_topic_name, orjson.dumps(value), orjson.dumps(key), p) for key, value in dirty.items()]
+        await asyncio.gather(*await send_all(self.producer, output + state))
+        self.counters["state_writes"] += len(dirty)
+        self.counters["state_bytes"] += sum(len(r.value) for r in state)
 
     def remember(self, p: int, dirty: dict[str, Any]) -> None:
         """Take a message's changes into the store: the next message reads them."""
@@ -443,18 +465,19 @@ class Worker:
         kept = {k: v for k, v in latest.items() if v is not None}
         self.remember(p, kept)
         self.counters["recovered_keys"] += len(kept)
+        # the output of the partition's last message with output: its state is here, so it will
+        # not be processed again — whether the output got out too is not known, so send it again
+        # (transitions carry their ids, forwards their origin: repeats are dropped downstream)
+        outbox = kept.get(f"G{p}:out")
+        if outbox:
+            resend = [Record(topic, value.encode(), key.encode() if key is not None else None, partition)
+                      for topic, key, value, partition in outbox]
+            await _retrying(self._send, resend)
+            self.counters["outputs_resent"] += len(resend)
         return len(kept)
 
-    async def persist(self, p: int, dirty: dict[str, Any]) -> None:
-        """Send the changed keys to the state topic's partition `p`, in the order the engine wrote
-        them (its tracking record last)."""
-        if not dirty:
-            return
-        records = [Record(self.state_topic_name, orjson.dumps(value), orjson.dumps(key), p)
-                   for key, value in dirty.items()]
+    async def _send(self, records: list[Record]) -> None:
         await asyncio.gather(*await send_all(self.producer, records))
-        self.counters["state_writes"] += len(dirty)
-        self.counters["state_bytes"] += sum(len(r.value) for r in records)
 
 
 def _app_class(fetch_wait_ms: int) -> type[faust.App]:
@@ -529,15 +552,14 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
             worker.counters["redelivered"] += out.redelivered
             worker.counters["facts_applied"] += len(message.get("facts") or ())
             worker.counters["engine_errors"] += out.errors
+            output = worker.output_records(out)
+            dirty = worker.with_outbox(p, out.dirty, output)
+            worker.remember(p, dirty)
             t1 = time.perf_counter()
-            await _retrying(worker.publish, out)
-            t2 = time.perf_counter()
-            worker.remember(p, out.dirty)
-            await _retrying(worker.persist, p, out.dirty)
+            await _retrying(worker.deliver, p, output, dirty)
             done = time.perf_counter()
             timings["engine"] += t1 - t0
-            timings["publish"] += t2 - t1
-            timings["persist"] += done - t2
+            timings["deliver"] += done - t1
 
     @app.on_partitions_revoked.connect
     async def revoked(app, revoked, **kwargs) -> None:

@@ -9,6 +9,7 @@ Per-partition keys of the state table:
     G<p>:wait    entity → routing time of its oldest fact waiting for reference data
     G<p>:funds   the fund catalogue (broadcast)        G<p>:routes  group routes (broadcast)
     G<p>:ind:<id> fund, year and region of an indicator (broadcast)
+    G<p>:out     the partition's last output (written by the worker, sent again after a crash)
     G<p>:track   what the state already holds (tracking, for an exactly-once effect): the last
                  work-topic offset applied, per source partition the last routed record, per
                  partition the last message whose forwards arrived here

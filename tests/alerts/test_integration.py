@@ -402,7 +402,7 @@ def test_the_state_comes_back_whole_after_a_restart(broker, tmp_path):
         await consumer.start()
         try:
             for n in range(3):
-                await worker.persist(0, {k: v for k, v in written.items() if v["n"] == n})
+                await worker.deliver(0, [], {k: v for k, v in written.items() if v["n"] == n})
             tp = TopicPartition(worker.state_topic_name, 0)
             end = (await consumer.end_offsets([tp]))[tp]
             restarted = Worker(settings, AlertsSettings())
@@ -415,3 +415,45 @@ def test_the_state_comes_back_whole_after_a_restart(broker, tmp_path):
     end, recovered = asyncio.run(run())
     assert end <= len(written)  # on the embedded broker: less (the last batch's base offset + 1)
     assert recovered == written
+
+
+def test_a_restarted_worker_sends_the_outbox_again(broker, tmp_path):
+    """Output and state go out together; a crash may leave the state without the output. The
+    state holds the partition's last output, and a worker taking the partition sends it again."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from services.alerts.app import Worker, ensure_state_topic
+    from services.alerts.config import AlertsSettings
+    from services.runtime.kafka import Record
+
+    settings = new_settings(broker, tmp_path)
+    out_topic = f"{settings.topic_prefix}.outbox-check"
+
+    async def run() -> list[bytes]:
+        worker = Worker(settings, AlertsSettings())
+        await ensure_state_topic(settings, worker.state_topic_name, worker.partitions)
+        worker.producer = make_producer(settings, linger_ms=0)
+        await worker.producer.start()
+        try:
+            output = [Record(out_topic, b'{"transition":"t-1"}', b"410324", 0)]
+            dirty = worker.with_outbox(0, {"I:IND-1": {"seq": 1}, "G0:track": {"w": 3, "src": {}, "fwd": {}}}, output)
+            assert list(dirty) == ["I:IND-1", "G0:out", "G0:track"]  # the tracking record stays last
+            await worker.deliver(0, [], dirty)  # as if the output had been lost on the way
+            restarted = Worker(settings, AlertsSettings())
+            restarted.producer = worker.producer
+            await restarted.recover(0)
+            assert restarted.counters["outputs_resent"] == 1
+        finally:
+            await worker.producer.stop()
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            tp = TopicPartition(out_topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            batches = await consumer.getmany(tp, timeout_ms=2000)
+            return [r.value for r in batches.get(tp, [])]
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(run()) == [b'{"transition":"t-1"}']
