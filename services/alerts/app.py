@@ -47,8 +47,7 @@ from typing import Any
 import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import NewTopic
 from aiokafka.partitioner import murmur2
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from pydantic import ValidationError
@@ -66,9 +65,10 @@ from services.alerts.lifecycle import Transition
 from services.alerts.routing import BROADCAST, partition_of, route, watermark_of
 from services.runtime.kafka import (
     Record,
+    create_missing_topics,
     make_consumer,
     make_producer,
-    send_all,
+    send_and_wait,
     send_dead_letter,
 )
 from services.runtime.settings import Settings
@@ -306,7 +306,7 @@ class Worker:
             message = {"facts": per.get(p, []), "marks": marks, "ref": ref, "wall": now}
             messages.append(Record(self.work_topic_name, orjson.dumps(message), partition=p))
             self.counters["facts"] += len(per.get(p, ()))
-        await asyncio.gather(*await send_all(self.producer, messages))
+        await send_and_wait(self.producer, messages)
         for tp, offset in held.items():
             consumer.seek(tp, offset)  # type: ignore[union-attr]
 
@@ -386,8 +386,8 @@ class Worker:
         await self._to_every_partition(message)
 
     async def _to_every_partition(self, message: bytes) -> None:
-        records = [Record(self.work_topic_name, message, partition=p) for p in range(self.partitions)]
-        await asyncio.gather(*await send_all(self.producer, records))
+        await send_and_wait(self.producer, [Record(self.work_topic_name, message, partition=p)
+                                            for p in range(self.partitions)])
 
     # ------------------------------------------------------------------ stage 2: output of one message
 
@@ -412,31 +412,31 @@ class Worker:
 
     @staticmethod
     def with_outbox(p: int, dirty: dict[str, Any], records: list[Record]) -> dict[str, Any]:
-        """The state a message leaves, with its output as `G<p>:out` (before the tracking record,
-        which stays last): output and state then go out together, in one round trip, and if the
-        state lands but the output does not, `recover` sends the output again."""
-        if not records:
-            return dirty
+        """The state a message leaves, in the order it is written: the keys it changed, its output
+        as `G<p>:out` (output and state go out together, in one round trip, and if the state lands
+        but the output does not, `recover` sends the output again), and its tracking record last —
+        the state topic keeps a partition's records in order, so when the tracking record of a
+        message is there, everything else the message wrote is there too."""
         track = f"G{p}:track"
-        with_out = {k: v for k, v in dirty.items() if k != track}
-        with_out[f"G{p}:out"] = [[r.topic, r.key.decode() if r.key is not None else None, r.value.decode(), r.partition]
-                                 for r in records]
+        ordered = {k: v for k, v in dirty.items() if k != track}
+        if records:
+            ordered[f"G{p}:out"] = [[r.topic, r.key.decode() if r.key is not None else None, r.value.decode(),
+                                     r.partition] for r in records]
         if track in dirty:
-            with_out[track] = dirty[track]
-        return with_out
+            ordered[track] = dirty[track]
+        return ordered
 
     async def deliver(self, p: int, output: list[Record], dirty: dict[str, Any]) -> None:
         """Send a message's output and its state (the outbox included) and wait for both."""
         state = [Record(self.state_topic_name, orjson.dumps(value), orjson.dumps(key), p) for key, value in dirty.items()]
-        await asyncio.gather(*await send_all(self.producer, output + state))
+        await send_and_wait(self.producer, output + state)
         self.counters["state_writes"] += len(dirty)
         self.counters["state_bytes"] += sum(len(r.value) for r in state)
 
     def remember(self, p: int, dirty: dict[str, Any]) -> None:
         """Take a message's changes into the store: the next message reads them."""
         self.store.update(dirty)
-        keys = self.keys_of[p]
-        keys.update(dirty)
+        self.keys_of[p].update(dirty)
 
     async def recover(self, p: int) -> int:
         """Rebuild partition `p` of the state from the state topic, before the agent takes its
@@ -465,6 +465,7 @@ class Worker:
         kept = {k: v for k, v in latest.items() if v is not None}
         self.remember(p, kept)
         self.counters["recovered_keys"] += len(kept)
+        self.recovered.add(p)
         # the output of the partition's last message with output: its state is here, so it will
         # not be processed again — whether the output got out too is not known, so send it again
         # (transitions carry their ids, forwards their origin: repeats are dropped downstream)
@@ -472,12 +473,9 @@ class Worker:
         if outbox:
             resend = [Record(topic, value.encode(), key.encode() if key is not None else None, partition)
                       for topic, key, value, partition in outbox]
-            await _retrying(self._send, resend)
+            await _retrying(send_and_wait, self.producer, resend)
             self.counters["outputs_resent"] += len(resend)
         return len(kept)
-
-    async def _send(self, records: list[Record]) -> None:
-        await asyncio.gather(*await send_all(self.producer, records))
 
 
 def _app_class(fetch_wait_ms: int) -> type[faust.App]:
@@ -540,7 +538,6 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
             p = event.message.partition
             if p not in worker.recovered:
                 await worker.recover(p)
-                worker.recovered.add(p)
             try:
                 message = orjson.loads(event.value)
             except orjson.JSONDecodeError:
@@ -614,16 +611,7 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
 async def ensure_state_topic(settings: Settings, name: str, partitions: int) -> None:
     """The worker's state topic: compacted (the latest value per key is the state), one partition
     per work-topic partition."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        if name not in set(await admin.list_topics()):
-            try:
-                await admin.create_topics([NewTopic(name, partitions, 1, topic_configs={"cleanup.policy": "compact"})])
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        await admin.close()
+    await create_missing_topics(settings, [NewTopic(name, partitions, 1, topic_configs={"cleanup.policy": "compact"})])
 
 
 async def _retrying(fn, *args) -> None:

@@ -155,10 +155,6 @@ class Engine:
             self._clock_driven(g, view, clock, ref_done, ctx)
             drain_ctx()
             run(queue)
-        if g + "track" in out.dirty:
-            # written last: the state topic keeps a partition's records in order, so when the tracking
-            # record of a message is there, every other key the message changed is there too
-            out.dirty[g + "track"] = out.dirty.pop(g + "track")
         return out
 
     # ------------------------------------------------------------------ tracking
@@ -171,7 +167,8 @@ class Engine:
         a first payment in a window) must not take an old fact twice. Three kinds of repeat:
         - the agent's own redelivery: the state (written after the output) may run ahead of the
           committed work offset after a crash — a message at or below the last applied offset
-          is skipped whole (its output went out before its state was written);
+          is skipped whole (its output went out with its state, and is sent again from the
+          state's outbox when a worker takes the partition);
         - the router's: a restarted router routes again what it routed after its last commit —
           every routed fact carries its source record (`s`: topic:partition, offset), and a
           record at or below the last one applied from that source partition is dropped;

@@ -25,21 +25,21 @@ log = logging.getLogger(__name__)
 
 async def ensure_topics(settings: Settings, families: tuple[Family, ...] | None = None) -> list[str]:
     """Create the registry's topics that do not exist yet; returns the names created."""
+    wanted = [TOPICS[f] for f in (families or tuple(TOPICS))]
+    return await create_missing_topics(settings, [
+        NewTopic(spec.name(settings.topic_prefix), spec.partitions, 1,
+                 topic_configs={"cleanup.policy": "compact"} if spec.compacted else {})
+        for spec in wanted
+    ])
+
+
+async def create_missing_topics(settings: Settings, topics: list[NewTopic]) -> list[str]:
+    """Create those of `topics` that do not exist yet; returns the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [TOPICS[f] for f in (families or tuple(TOPICS))]
-        new = [
-            NewTopic(
-                spec.name(settings.topic_prefix),
-                spec.partitions,
-                1,
-                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
-            )
-            for spec in wanted
-            if spec.name(settings.topic_prefix) not in existing
-        ]
+        new = [t for t in topics if t.name not in existing]
         if new:
             try:
                 await admin.create_topics(new)
@@ -99,6 +99,11 @@ async def send_all(producer: AIOKafkaProducer, records: Iterable[Record]) -> lis
                 batch.append(key=r.key, value=r.value, timestamp=None)  # the first record always fits
         futures.append(await producer.send_batch(batch, topic, partition=partition))
     return futures
+
+
+async def send_and_wait(producer: AIOKafkaProducer, records: Iterable[Record]) -> None:
+    """`send_all` and wait for every ack."""
+    await asyncio.gather(*await send_all(producer, records))
 
 
 def make_consumer(settings: Settings, group_id: str, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
