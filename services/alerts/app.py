@@ -27,6 +27,11 @@ trip (the output is also kept in the state as the partition's outbox, `G<p>:out`
 partition (start, crash, rebalance) it reads that partition of the state topic back before
 applying the first message, and sends the outbox again (`Worker.recover`).
 
+Pacing: a round that is not full is followed by a wait until the agent has worked off what this
+process wrote (rounds, ticks, forwards), at most `router_linger_s` — group commit: rounds are small
+and quick while the agent keeps up and grow (cheaper per event) while it trails, instead of a fixed
+linger every event pays in full.
+
 At-least-once everywhere: the router commits source offsets only after the broker acked the
 facts; the agent's offset is committed by faust after the output and the state were acked;
 the state tracks what it holds (`Engine._unseen`: the last work offset applied, the last source
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import logging
 import re
 import time
@@ -143,9 +149,16 @@ class Worker:
         self.work_topic_name = f"{settings.topic_prefix}.alerts.work.v1"
         self.started = asyncio.Event()
         self.state_topic_name = f"{settings.topic_prefix}.alerts.state.v1"
-        self.store: dict[str, Any] = {}  # the state of the partitions this worker holds (engine.py lists the keys)
+        # the state of the partitions this worker holds (engine.py lists the keys), each value as the
+        # JSON the state topic holds: ~50k keys of nested dicts made the cycle collector stop the
+        # agent for up to 0.85 s at a time; bytes it does not look at
+        self.store: dict[str, bytes] = {}
         self.keys_of: dict[int, set[str]] = defaultdict(set)
         self.recovered: set[int] = set()  # partitions whose state has been read back from the state topic
+        self.assigned: set[int] = set()  # work-topic partitions this worker's agent holds
+        self.work_sent: dict[int, int] = {}  # per work partition: the last offset this process wrote
+        self.work_done: dict[int, int] = {}  # per work partition: the last offset the agent has processed
+        self.agent_moved = asyncio.Event()
 
     def cfg(self, rule_id: str, year: int | None):
         c = self.configs.get(rule_id, year)
@@ -225,9 +238,8 @@ class Worker:
                 await self._route(records, now, consumer)
                 await consumer.commit()
                 if len(records) < self.alerts.router_batch:
-                    # a trickle: let records gather for a moment, so that a round (one faust message
-                    # per partition, with its clock and state writes) carries many of them
-                    await asyncio.sleep(max(0.0, self.alerts.router_linger_s - (time.time() - now)))
+                    # not a full round: let records gather while the agent works off this one
+                    await self.wait_for_agent(now + self.alerts.router_linger_s)
         finally:
             await consumer.stop()
 
@@ -306,7 +318,7 @@ class Worker:
             message = {"facts": per.get(p, []), "marks": marks, "ref": ref, "wall": now}
             messages.append(Record(self.work_topic_name, orjson.dumps(message), partition=p))
             self.counters["facts"] += len(per.get(p, ()))
-        await send_and_wait(self.producer, messages)
+        self.sent(await send_and_wait(self.producer, messages))
         for tp, offset in held.items():
             consumer.seek(tp, offset)  # type: ignore[union-attr]
 
@@ -386,8 +398,44 @@ class Worker:
         await self._to_every_partition(message)
 
     async def _to_every_partition(self, message: bytes) -> None:
-        await send_and_wait(self.producer, [Record(self.work_topic_name, message, partition=p)
-                                            for p in range(self.partitions)])
+        self.sent(await send_and_wait(self.producer, [Record(self.work_topic_name, message, partition=p)
+                                                      for p in range(self.partitions)]))
+
+    # ------------------------------------------------------------------ pacing: router rounds follow the agent
+
+    def sent(self, last: dict[TopicPartition, int]) -> None:
+        """Note the work-topic offsets this process has written (rounds, ticks, forwards)."""
+        for tp, offset in last.items():
+            if tp.topic == self.work_topic_name and offset > self.work_sent.get(tp.partition, -1):
+                self.work_sent[tp.partition] = offset
+
+    def worked(self, p: int, offset: int) -> None:
+        """The agent is done with the message at `offset` of work partition `p`."""
+        if offset > self.work_done.get(p, -1):
+            self.work_done[p] = offset
+        self.agent_moved.set()
+
+    def agent_behind(self) -> bool:
+        """Has the agent messages ahead of it that this process wrote to the partitions it holds?"""
+        return any(self.work_done.get(p, -1) < offset for p, offset in self.work_sent.items() if p in self.assigned)
+
+    async def wait_for_agent(self, until: float) -> None:
+        """Wait until the agent has worked off what this process wrote (forwards included), at most
+        until `until` (wall time). The router's next round then carries whatever arrived
+        meanwhile: rounds are as large as the agent's pace needs — small and quick while it keeps
+        up, larger (cheaper per event) while it trails — instead of a fixed linger that every
+        event pays in full (group commit). Partitions another worker holds are not waited for."""
+        while self.agent_behind():
+            self.agent_moved.clear()
+            remaining = until - time.time()
+            if remaining <= 0:
+                self.counters["router_lingered_out"] += 1
+                return
+            try:
+                await asyncio.wait_for(self.agent_moved.wait(), remaining)
+            except TimeoutError:
+                self.counters["router_lingered_out"] += 1
+                return
 
     # ------------------------------------------------------------------ stage 2: output of one message
 
@@ -411,8 +459,8 @@ class Worker:
         return records
 
     @staticmethod
-    def with_outbox(p: int, dirty: dict[str, Any], records: list[Record]) -> dict[str, Any]:
-        """The state a message leaves, in the order it is written: the keys it changed, its output
+    def with_outbox(p: int, dirty: dict[str, Any], records: list[Record]) -> dict[str, bytes]:
+        """The state a message leaves, encoded and in the order it is written: the keys it changed, its output
         as `G<p>:out` (output and state go out together, in one round trip, and if the state lands
         but the output does not, `recover` sends the output again), and its tracking record last —
         the state topic keeps a partition's records in order, so when the tracking record of a
@@ -424,16 +472,16 @@ class Worker:
                                      r.partition] for r in records]
         if track in dirty:
             ordered[track] = dirty[track]
-        return ordered
+        return {key: orjson.dumps(value) for key, value in ordered.items()}
 
-    async def deliver(self, p: int, output: list[Record], dirty: dict[str, Any]) -> None:
+    async def deliver(self, p: int, output: list[Record], dirty: dict[str, bytes]) -> None:
         """Send a message's output and its state (the outbox included) and wait for both."""
-        state = [Record(self.state_topic_name, orjson.dumps(value), orjson.dumps(key), p) for key, value in dirty.items()]
-        await send_and_wait(self.producer, output + state)
+        state = [Record(self.state_topic_name, value, orjson.dumps(key), p) for key, value in dirty.items()]
+        self.sent(await send_and_wait(self.producer, output + state))
         self.counters["state_writes"] += len(dirty)
         self.counters["state_bytes"] += sum(len(r.value) for r in state)
 
-    def remember(self, p: int, dirty: dict[str, Any]) -> None:
+    def remember(self, p: int, dirty: dict[str, bytes]) -> None:
         """Take a message's changes into the store: the next message reads them."""
         self.store.update(dirty)
         self.keys_of[p].update(dirty)
@@ -445,7 +493,7 @@ class Worker:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False,
                                     fetch_max_wait_ms=self.settings.fetch_wait_ms)
         await consumer.start()
-        latest: dict[str, Any] = {}
+        latest: dict[str, bytes | None] = {}
         try:
             consumer.assign([tp])
             await consumer.seek_to_beginning(tp)
@@ -453,7 +501,7 @@ class Worker:
             while True:
                 records = (await consumer.getmany(tp, timeout_ms=200)).get(tp, ())
                 for record in records:
-                    latest[orjson.loads(record.key)] = None if record.value is None else orjson.loads(record.value)
+                    latest[orjson.loads(record.key)] = record.value
                 # past the end offset and nothing more: the embedded broker reports the end as the
                 # last record batch's base offset + 1, so the rest of that batch may still come
                 if not records and await consumer.position(tp) >= end:
@@ -469,13 +517,17 @@ class Worker:
         # the output of the partition's last message with output: its state is here, so it will
         # not be processed again — whether the output got out too is not known, so send it again
         # (transitions carry their ids, forwards their origin: repeats are dropped downstream)
-        outbox = kept.get(f"G{p}:out")
+        outbox = orjson.loads(kept[f"G{p}:out"]) if f"G{p}:out" in kept else None
         if outbox:
             resend = [Record(topic, value.encode(), key.encode() if key is not None else None, partition)
                       for topic, key, value, partition in outbox]
-            await _retrying(send_and_wait, self.producer, resend)
+            await _retrying(self._resend, resend)
             self.counters["outputs_resent"] += len(resend)
         return len(kept)
+
+
+    async def _resend(self, records: list[Record]) -> None:
+        self.sent(await send_and_wait(self.producer, records))
 
 
 def _app_class(fetch_wait_ms: int) -> type[faust.App]:
@@ -542,6 +594,7 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
                 message = orjson.loads(event.value)
             except orjson.JSONDecodeError:
                 worker.counters["bad_messages"] += 1
+                worker.worked(p, event.message.offset)
                 continue
             out = worker.engine.process(p, worker.store, message, event.message.offset)
             worker.counters["messages"] += 1
@@ -554,6 +607,7 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
             worker.remember(p, dirty)
             t1 = time.perf_counter()
             await _retrying(worker.deliver, p, output, dirty)
+            worker.worked(p, event.message.offset)
             done = time.perf_counter()
             timings["engine"] += t1 - t0
             timings["deliver"] += done - t1
@@ -561,7 +615,30 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
     @app.on_partitions_revoked.connect
     async def revoked(app, revoked, **kwargs) -> None:
         # a partition that comes back later is checked again: its state may have moved on elsewhere
-        worker.recovered.difference_update(tp.partition for tp in revoked if tp.topic == worker.work_topic_name)
+        mine = {tp.partition for tp in revoked if tp.topic == worker.work_topic_name}
+        worker.recovered.difference_update(mine)
+        worker.assigned.difference_update(mine)
+        worker.agent_moved.set()
+
+    @app.on_partitions_assigned.connect
+    async def assigned(app, assigned, **kwargs) -> None:
+        worker.assigned = {tp.partition for tp in assigned if tp.topic == worker.work_topic_name}
+
+    @app.task
+    async def gc_pauses() -> None:
+        # the cycle collector stops the agent while it walks the heap: its pauses are the first
+        # suspect when event-to-alert latency has a long tail (status page: gc_*)
+        started = [0.0]
+
+        def timed(phase: str, info: dict) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+                return
+            pause = time.perf_counter() - started[0]
+            worker.timings[f"gc{info['generation']}"] += pause
+            worker.timings[f"gc{info['generation']}_max"] = max(worker.timings[f"gc{info['generation']}_max"], pause)
+
+        gc.callbacks.append(timed)
 
     @app.task
     async def producer() -> None:
@@ -603,7 +680,8 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
             """What the worker holds about one entity or alert key (`?key=I:IND-…`), for operators
             asking why a rule did or did not fire. Internal port: personal data only as hashes."""
             key = request.query.get("key", "")
-            return web.json({"key": key, "state": worker.store.get(key)})
+            value = worker.store.get(key)
+            return web.json({"key": key, "state": None if value is None else orjson.loads(value)})
 
     return app, worker
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
 from contracts.control import DispositionAction, DispositionFiled
 from services.alerts.calendar import start_of
 from services.alerts.clock import Clock, ClockMode, flush_marks, merge_marks
@@ -60,15 +61,24 @@ class Output:
 
 
 class View:
-    """Reads through to the table, remembers what was written."""
+    """Reads through to the state, remembers what was written. The worker keeps each value as its
+    JSON bytes (`app.Worker.store`: what the state topic holds; bytes are no work for the cycle
+    collector, a heap of nested dicts is); a value is decoded once per message, on first read."""
 
     def __init__(self, store: Mapping[str, Any], out: Output) -> None:
         self.store, self.out = store, out
+        self.read: dict[str, Any] = {}
 
     def get(self, key: str) -> Any:
         if key in self.out.dirty:
             return self.out.dirty[key]
-        return self.store.get(key)
+        if key in self.read:
+            return self.read[key]
+        value = self.store.get(key)
+        if isinstance(value, bytes):
+            value = orjson.loads(value)
+        self.read[key] = value
+        return value
 
     def put(self, key: str, value: Any) -> None:
         self.out.dirty[key] = value

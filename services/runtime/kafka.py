@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
@@ -73,12 +73,12 @@ class Record(NamedTuple):
     partition: int | None = None
 
 
-async def send_all(producer: AIOKafkaProducer, records: Iterable[Record]) -> list[asyncio.Future]:
+async def send_all(producer: AIOKafkaProducer, records: Iterable[Record]) -> list[tuple[asyncio.Future, int]]:
     """Hand records to the producer as record batches, one per (topic, partition) as far as they
     fit, in order per partition. `send` costs ~12 µs of Python per record before any I/O; a batch
     does not (measured on the embedded broker: 500 records acked in 6.3 ms by `send`, 0.5 ms as
     one batch). Keyed records go where `send` would put them (murmur2, as the Java client).
-    Returns one future per batch; await them for the acks."""
+    Returns one (future, records in the batch) per batch; await the futures for the acks."""
     grouped: dict[tuple[str, int], list[Record]] = {}
     partitions: dict[str, list[int]] = {}
     for r in records:
@@ -89,21 +89,27 @@ async def send_all(producer: AIOKafkaProducer, records: Iterable[Record]) -> lis
             ps = partitions[r.topic]
             partition = ps[(murmur2(r.key) & 0x7FFFFFFF) % len(ps)] if r.key is not None else random.choice(ps)
         grouped.setdefault((r.topic, partition), []).append(r)
-    futures = []
+    sent = []
     for (topic, partition), items in grouped.items():
         batch = producer.create_batch()
         for r in items:
             if batch.append(key=r.key, value=r.value, timestamp=None) is None:  # full: send it, go on in a new one
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                sent.append((await producer.send_batch(batch, topic, partition=partition), batch.record_count()))
                 batch = producer.create_batch()
                 batch.append(key=r.key, value=r.value, timestamp=None)  # the first record always fits
-        futures.append(await producer.send_batch(batch, topic, partition=partition))
-    return futures
+        sent.append((await producer.send_batch(batch, topic, partition=partition), batch.record_count()))
+    return sent
 
 
-async def send_and_wait(producer: AIOKafkaProducer, records: Iterable[Record]) -> None:
-    """`send_all` and wait for every ack."""
-    await asyncio.gather(*await send_all(producer, records))
+async def send_and_wait(producer: AIOKafkaProducer, records: Iterable[Record]) -> dict[TopicPartition, int]:
+    """`send_all` and wait for every ack; returns the offset of the last record written per partition."""
+    sent = await send_all(producer, records)
+    metas = await asyncio.gather(*(future for future, _ in sent))
+    last: dict[TopicPartition, int] = {}
+    for meta, (_, count) in zip(metas, sent, strict=True):
+        tp = TopicPartition(meta.topic, meta.partition)
+        last[tp] = max(last.get(tp, -1), meta.offset + count - 1)
+    return last
 
 
 def make_consumer(settings: Settings, group_id: str, *topics: str, **overrides: Any) -> AIOKafkaConsumer:

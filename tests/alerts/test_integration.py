@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 
 import httpx
+import orjson
 import pytest
 
 from contracts.control import DispositionFiled
@@ -402,12 +403,12 @@ def test_the_state_comes_back_whole_after_a_restart(broker, tmp_path):
         await consumer.start()
         try:
             for n in range(3):
-                await worker.deliver(0, [], {k: v for k, v in written.items() if v["n"] == n})
+                await worker.deliver(0, [], {k: orjson.dumps(v) for k, v in written.items() if v["n"] == n})
             tp = TopicPartition(worker.state_topic_name, 0)
             end = (await consumer.end_offsets([tp]))[tp]
             restarted = Worker(settings, AlertsSettings())
             await restarted.recover(0)
-            return end, restarted.store
+            return end, {k: orjson.loads(v) for k, v in restarted.store.items()}
         finally:
             await consumer.stop()
             await worker.producer.stop()
@@ -457,3 +458,64 @@ def test_a_restarted_worker_sends_the_outbox_again(broker, tmp_path):
             await consumer.stop()
 
     assert asyncio.run(run()) == [b'{"transition":"t-1"}']
+
+
+def test_send_and_wait_says_where_the_records_landed(broker, tmp_path):
+    """The router paces its rounds by the work-topic offsets it wrote: `send_and_wait` returns
+    the offset of the last record per partition, across record batches."""
+    from aiokafka import TopicPartition
+    from aiokafka.admin import NewTopic
+
+    from services.runtime.kafka import Record, create_missing_topics, send_and_wait
+
+    settings = new_settings(broker, tmp_path)
+    topic = f"{settings.topic_prefix}.offsets-check"
+
+    async def run() -> list[dict]:
+        await create_missing_topics(settings, [NewTopic(topic, 2, 1)])
+        producer = make_producer(settings, linger_ms=0, max_batch_size=1024)
+        await producer.start()
+        try:
+            first = await send_and_wait(producer, [Record(topic, b"x" * 300, partition=p) for p in (0, 0, 0, 1, 1)])
+            second = await send_and_wait(producer, [Record(topic, b"y", partition=0)])
+            return [first, second]
+        finally:
+            await producer.stop()
+
+    first, second = asyncio.run(run())
+    assert first == {TopicPartition(topic, 0): 2, TopicPartition(topic, 1): 1}  # three batches of ≤ 1 KB on 0
+    assert second == {TopicPartition(topic, 0): 3}
+
+
+def test_the_router_waits_for_the_agent_only_on_partitions_it_holds(tmp_path):
+    """Rounds follow the agent: the router waits until the agent has processed what this process
+    wrote to the partitions the agent holds, at most until the linger's end."""
+    from aiokafka import TopicPartition
+
+    from services.alerts.app import Worker
+    from services.alerts.config import AlertsSettings
+
+    async def run() -> tuple[Counter, Counter, float]:
+        worker = Worker(Settings(kafka_bootstrap="127.0.0.1:9", topic_prefix="pace"), AlertsSettings())
+        work = worker.work_topic_name
+        worker.assigned = {0, 1}
+        worker.sent({TopicPartition(work, 0): 4, TopicPartition(work, 1): 2, TopicPartition(work, 2): 9,
+                     TopicPartition("elsewhere", 0): 50})
+        worker.worked(0, 4)
+        await worker.wait_for_agent(time.time() + 0.2)  # partition 1 is behind: waits out the linger
+        lingered = Counter(worker.counters)
+
+        async def agent() -> None:
+            await asyncio.sleep(0.05)
+            worker.worked(1, 2)
+
+        started = time.time()
+        task = asyncio.create_task(agent())
+        await worker.wait_for_agent(time.time() + 30)  # returns when the agent is done (2 is another's)
+        await task
+        return lingered, Counter(worker.counters), time.time() - started
+
+    lingered, after, took = asyncio.run(run())
+    assert lingered["router_lingered_out"] == 1
+    assert after["router_lingered_out"] == 1
+    assert took < 30
