@@ -193,7 +193,10 @@ def main() -> int:
                 await watcher
             return took, latencies
 
+        before = httpx.get(f"http://127.0.0.1:{port}/v1/status", timeout=2).json()
+        live_started = time.monotonic()
         took, latencies = asyncio.run(latency_phase())
+        live_took = time.monotonic() - live_started
         print(f"latency: {len(live)} events offered at {len(live) / took:,.0f}/s")
         for kind, values in sorted(latencies.items()):
             values.sort()
@@ -202,7 +205,12 @@ def main() -> int:
             print(f"  {kind:10} rules: {len(values)} alerts raised; event-to-alert p50 {p50 * 1000:.0f} ms, "
                   f"p99 {p99 * 1000:.0f} ms, max {values[-1] * 1000:.0f} ms")
         print(f"worker counters: {status(port)}")
-        print(f"agent seconds: {httpx.get(f'http://127.0.0.1:{port}/v1/status', timeout=2).json().get('agent_seconds')}")
+        after = httpx.get(f"http://127.0.0.1:{port}/v1/status", timeout=2).json()
+        print(f"agent seconds, whole run: {after.get('agent_seconds')}")
+        spent = {k: round(v - before["agent_seconds"].get(k, 0), 2) for k, v in after["agent_seconds"].items()
+                 if not k.endswith("_max")}
+        print(f"agent seconds in the {live_took:.0f} s of the latency phase: {spent}; "
+              f"messages {after['counters'].get('messages', 0) - before['counters'].get('messages', 0):,}")
         return 0
     finally:
         if worker is not None:

@@ -50,13 +50,14 @@ from contracts import TOPICS, Family, parse_event  # noqa: E402
 from services import demo  # noqa: E402
 from services.ledger import schema  # noqa: E402
 from services.ledger.api import create_app  # noqa: E402
-from services.ledger.main import make_projection, tune_gc  # noqa: E402
+from services.ledger.main import make_projection  # noqa: E402
 from services.ledger.rebuild import REPLAY_BATCH  # noqa: E402
 from services.ledger.recorder import Recorder, consumed  # noqa: E402
 from services.runtime.auth import issue_token  # noqa: E402
 from services.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
 from services.runtime.db import make_engine, migrate  # noqa: E402
 from services.runtime.kafka import ensure_topics, make_consumer, make_producer  # noqa: E402
+from services.runtime.service import tune_gc  # noqa: E402
 from services.runtime.settings import Settings  # noqa: E402
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/fw_ledger_bench"

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 from contracts.control import DispositionAction, DispositionFiled
-from services.alerts.calendar import start_of
+from services.alerts.calendar import local_date
 from services.alerts.clock import Clock, ClockMode, flush_marks, merge_marks
 from services.alerts.config import RuleConfig, RuleConfigs
 from services.alerts.entities import HANDLERS, Ctx, next_checks, on_clock
@@ -61,9 +61,10 @@ class Output:
 
 
 class View:
-    """Reads through to the state, remembers what was written. The worker keeps each value as its
-    JSON bytes (`app.Worker.store`: what the state topic holds; bytes are no work for the cycle
-    collector, a heap of nested dicts is); a value is decoded once per message, on first read."""
+    """Reads through to the state, remembers what was written. The worker keeps entity and alert
+    values as their JSON bytes (`app.Worker.store`: what the state topic holds; bytes are no work
+    for the cycle collector, a heap of nested dicts is); such a value is decoded once per message,
+    on first read."""
 
     def __init__(self, store: Mapping[str, Any], out: Output) -> None:
         self.store, self.out = store, out
@@ -90,6 +91,7 @@ class Engine:
         self.mode = mode
         self.partitions = partitions
         self.reference_partitions = reference_partitions
+        self._groups: dict[str, tuple[tuple[int, int], dict[tuple[str, str | None], str]]] = {}
 
     def cfg(self, rule_id: str, year: int | None) -> RuleConfig | None:
         c = self.configs.get(rule_id, year)
@@ -285,9 +287,20 @@ class Engine:
             view.put(g + "wait", wait)
 
     def _clock_driven(self, g: str, view: View, clock: Clock, ref_done: float, ctx: Ctx) -> None:
+        reached: dict[str, str] = {}  # per stream: the Beijing date its clock has reached (ISO), "" none yet
+
+        def due(day: str, stream: str) -> bool:
+            """Has the stream's clock reached the start of `day` (00:00 Beijing time)? The same as
+            `now >= start_of(day)`, as one string comparison per check: the index is scanned
+            whenever the clock moves (measured: 20% of the agent's time before)."""
+            if stream not in reached:
+                now = clock.now(stream)
+                reached[stream] = "" if now is None else local_date(now).isoformat()
+            today = reached[stream]
+            return today != "" and day <= today
+
         for key, checks in list((view.get(g + "due") or {}).items()):
-            if any((now := clock.now(stream)) is not None and now >= start_of(dt.date.fromisoformat(day))
-                   for day, stream in checks):
+            if any(due(day, stream) for day, stream in checks):
                 state = view.get(key)
                 if state is not None and on_clock(key, state, ctx):
                     view.put(key, state)
@@ -313,7 +326,7 @@ class Engine:
                 meta = view.get(f"{g}ind:{f.details['indicator_id']}")
                 if meta:
                     f = replace(f, fund_code=meta["fund"])
-            group = responsible_group(f.region, f.fund_code, view.get(g + "routes") or [])
+            group = self._group(g, f.region, f.fund_code, view.get(g + "routes") or [])
             decision = on_finding(state, f, Settings(cfg.level, cfg.escalate_to, cfg.shadow, group))
         elif fact["f"] == "dispose":
             cmd = DispositionFiled.model_validate(fact["cmd"])
@@ -329,6 +342,18 @@ class Engine:
         else:
             return
         self._apply_decision(key, view, state, decision, out)
+
+    def _group(self, g: str, region: str, fund_code: str | None, routes: list[dict]) -> str:
+        """`responsible_group`, remembered per version of the partition's routes (a route is only
+        ever added last, with the next sequence number)."""
+        version = (len(routes), routes[-1]["seq"] if routes else 0)
+        known = self._groups.get(g)
+        if known is None or known[0] != version:
+            known = self._groups[g] = (version, {})
+        found = known[1].get((region, fund_code))
+        if found is None:
+            found = known[1][(region, fund_code)] = responsible_group(region, fund_code, routes)
+        return found
 
     @staticmethod
     def _apply_decision(key: str, view: View, before: AlertState | None, decision: Decision, out: Output) -> None:

@@ -10,6 +10,7 @@ import faust
 from services.alerts.app import build
 from services.alerts.config import AlertsSettings
 from services.runtime.kafka import ensure_topics, wait_for_broker
+from services.runtime.service import tune_gc
 from services.runtime.settings import Settings
 
 
@@ -20,5 +21,6 @@ def main(settings: Settings) -> int:
 
     asyncio.run(prepare())
     app, _worker = build(settings, AlertsSettings())
+    tune_gc()  # the state's entity values are bytes: what the collector still walks is small
     faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
     return 0

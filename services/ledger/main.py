@@ -4,7 +4,6 @@ what it applied on the ledger topic (through the outbox), serve the query API.""
 from __future__ import annotations
 
 import asyncio
-import gc
 
 from contracts.topics import Family
 from services.ledger import schema
@@ -13,7 +12,7 @@ from services.ledger.recorder import Recorder
 from services.runtime.db import make_engine, migrate_async
 from services.runtime.kafka import ensure_topics, make_producer
 from services.runtime.projection import Projection
-from services.runtime.service import serve
+from services.runtime.service import serve, tune_gc
 from services.runtime.settings import Settings
 
 CONSUMED = (Family.reference, Family.indicator, Family.payment)
@@ -27,15 +26,6 @@ def make_projection(settings: Settings, engine, producer, *, group_id: str | Non
         tracking=schema.tracking, outbox=schema.outbox,
         apply=Recorder.for_settings(settings), producer=producer,
     )
-
-
-def tune_gc() -> None:
-    """The recorder allocates many short-lived objects per event: with CPython's default gen-0
-    threshold (700) the collector runs every few events and costs ~20% of replay throughput
-    (measured). Long-lived startup objects are frozen out of the collector's scans."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:

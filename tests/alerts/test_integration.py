@@ -488,32 +488,32 @@ def test_send_and_wait_says_where_the_records_landed(broker, tmp_path):
 
 
 def test_the_router_waits_for_the_agent_only_on_partitions_it_holds(tmp_path):
-    """Rounds follow the agent: the router waits until the agent has processed what this process
+    """Rounds follow the agent: the router waits until the agent has processed what the worker
     wrote to the partitions the agent holds, at most until the linger's end."""
     from aiokafka import TopicPartition
 
-    from services.alerts.app import Worker
     from services.alerts.config import AlertsSettings
+    from services.alerts.router import Router
 
     async def run() -> tuple[Counter, Counter, float]:
-        worker = Worker(Settings(kafka_bootstrap="127.0.0.1:9", topic_prefix="pace"), AlertsSettings())
-        work = worker.work_topic_name
-        worker.assigned = {0, 1}
-        worker.sent({TopicPartition(work, 0): 4, TopicPartition(work, 1): 2, TopicPartition(work, 2): 9,
-                     TopicPartition("elsewhere", 0): 50})
-        worker.worked(0, 4)
-        await worker.wait_for_agent(time.time() + 0.2)  # partition 1 is behind: waits out the linger
-        lingered = Counter(worker.counters)
+        router = Router(Settings(kafka_bootstrap="127.0.0.1:9", topic_prefix="pace"), AlertsSettings(), "pace-alerts")
+        work = router.work_topic_name
+        router.assigned = {0, 1}
+        router.sent({TopicPartition(work, 0): 4, TopicPartition(work, 2): 9, TopicPartition("elsewhere", 0): 50})
+        router.sent_to(1, 2)  # a forward the agent wrote
+        router.worked(0, 4)
+        await router.wait_for_agent(time.time() + 0.2)  # partition 1 is behind: waits out the linger
+        lingered = Counter(router.counters)
 
         async def agent() -> None:
             await asyncio.sleep(0.05)
-            worker.worked(1, 2)
+            router.worked(1, 2)
 
         started = time.time()
         task = asyncio.create_task(agent())
-        await worker.wait_for_agent(time.time() + 30)  # returns when the agent is done (2 is another's)
+        await router.wait_for_agent(time.time() + 30)  # returns when the agent is done (2 is another's)
         await task
-        return lingered, Counter(worker.counters), time.time() - started
+        return lingered, Counter(router.counters), time.time() - started
 
     lingered, after, took = asyncio.run(run())
     assert lingered["router_lingered_out"] == 1
