@@ -157,6 +157,7 @@ class Worker:
         counters = Counter(self.counters)
         counters.update(self.router.counters if self.router is not None else {})
         return {"counters": dict(counters), "mode": self.mode.value,
+                "router_pid": self.router.process.pid if self.router is not None else None,
                 "agent_seconds": {k: round(v, 3) for k, v in self.timings.items()}, "configs": self.configs.version}
 
     # ------------------------------------------------------------------ stage 2: output of one message

@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import itertools
 import os
+import signal
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -519,3 +520,43 @@ def test_the_router_waits_for_the_agent_only_on_partitions_it_holds(tmp_path):
     assert lingered["router_lingered_out"] == 1
     assert after["router_lingered_out"] == 1
     assert took < 30
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie has died
+    except FileNotFoundError:
+        return True
+
+
+def test_the_worker_and_its_router_process_die_together(broker, tmp_path):
+    """The router runs in a process of the worker's own: a worker whose router died exits (as a
+    crash: the supervisor starts it again), and a router whose worker was killed -9 dies with it
+    instead of routing on for nobody."""
+    settings = new_settings(broker, tmp_path)
+    worker_port = free_port()
+
+    def router_pid() -> int | None:
+        try:
+            return httpx.get(f"http://127.0.0.1:{worker_port}/v1/status", timeout=2).json().get("router_pid")
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    with environ({**WORKER_ENV, "FUNDWATCH_ALERTS_WORKER_PORT": str(worker_port)}):
+        worker = ServiceProcess("alerts-worker", settings, tmp_path).start()
+    try:
+        router = wait_for(router_pid, 60, "the router process", worker)
+        os.kill(router, signal.SIGKILL)
+        wait_for(lambda: worker.process.poll() is not None or None, 30, "the worker to stop")
+        assert worker.process.returncode == 70
+        assert "the alerts router process exited" in worker.tail()
+
+        with environ({**WORKER_ENV, "FUNDWATCH_ALERTS_WORKER_PORT": str(worker_port)}):
+            worker.start()
+        router = wait_for(router_pid, 60, "the router process", worker)
+        os.kill(worker.process.pid, signal.SIGKILL)  # the worker alone, not its process group
+        worker.process.wait()
+        wait_for(lambda: _gone(router), 30, "the router to die with its worker")
+    finally:
+        worker.stop()
