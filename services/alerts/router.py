@@ -61,7 +61,7 @@ FORWARD_DEPTH = 3  # fact → derived fact → finding → alert: hops a fact's 
 # The worker's records (work messages, state, alerts) are JSON, ~1.3 KB of facts and ~2.5 KB of
 # state per event, and the broker handles every byte twice (in, out). zstd (cramjam, in C) shrinks
 # them several times for ~1 ms of CPU per message; measured at 3,000 events/s on the embedded
-# broker, which shares the cores: event-to-alert p99 1.23 s → 0.55 s, backlog 8.9k → 9–10k events/s.
+# broker, which shares the cores: event-to-alert p99 1.23 s → 0.55–0.83 s, backlog 8.9k → 9–10k events/s.
 WORKER_COMPRESSION = "zstd"
 _TYPE = re.compile(rb'"type"\s*:\s*"([a-z_.]+)"')
 
