@@ -424,8 +424,10 @@ class Router:
                 if task in tasks and task.exception() is not None:
                     raise task.exception()
         finally:
-            stopping.set()
-            for task in tasks:
+            stopping.set()  # every loop ends at its next turn and closes its consumer
+            _, late = await asyncio.wait(tasks, timeout=5)
+            for task in late:
+                log.info("router task did not stop in time: %s", task.get_coro())
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             for client in (self.upstream, self.agent_progress, self.producer):
