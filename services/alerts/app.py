@@ -69,6 +69,7 @@ from services.alerts.router import (
     RouterProcess,
     follow_configs,
     retrying,
+    work_topic,
 )
 from services.runtime.kafka import (
     Record,
@@ -125,7 +126,7 @@ class Worker:
         self.producer: Any = None  # made on the worker's event loop (`start`)
         self.app_id = f"{settings.topic_prefix}-alerts"  # the faust app id, also its consumer group
         self.router: RouterProcess | None = None  # stage 1, started with the worker (`build`)
-        self.work_topic_name = f"{settings.topic_prefix}.alerts.work.v1"
+        self.work_topic_name = work_topic(settings)
         self.started = asyncio.Event()
         self.state_topic_name = f"{settings.topic_prefix}.alerts.state.v1"
         # the state of the partitions this worker holds (engine.py lists the keys), entity and alert

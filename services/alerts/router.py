@@ -66,6 +66,11 @@ WORKER_COMPRESSION = "zstd"
 _TYPE = re.compile(rb'"type"\s*:\s*"([a-z_.]+)"')
 
 
+def work_topic(settings: Settings) -> str:
+    """The internal topic from the router to the agent (and between the agent's partitions)."""
+    return f"{settings.topic_prefix}.alerts.work.v1"
+
+
 def parse_fast(raw: bytes) -> Envelope:
     """`parse_event` without the discriminated-union dispatch (twice as fast): the event type is
     read from the JSON first, then validated by its own envelope model."""
@@ -130,7 +135,7 @@ class Router:
         self.alerts = alerts
         self.partitions = alerts.partitions
         self.app_id = app_id  # the faust app id: the agent's consumer group
-        self.work_topic_name = f"{settings.topic_prefix}.alerts.work.v1"
+        self.work_topic_name = work_topic(settings)
         self.configs = RuleConfigs()
         self.configs_ready = asyncio.Event()
         self.counters: Counter[str] = Counter()
