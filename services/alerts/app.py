@@ -61,13 +61,13 @@ from contracts.envelope import Envelope, make_event
 from contracts.topics import TOPICS, Family
 from services.alerts.catalogue import CATALOGUE
 from services.alerts.clock import ClockMode
-from services.alerts.config import AlertsSettings, RuleConfigs
+from services.alerts.config import AlertsSettings
 from services.alerts.engine import Engine, Output
 from services.alerts.lifecycle import Transition
 from services.alerts.router import (
     WORKER_COMPRESSION,
+    ConfigFollower,
     RouterProcess,
-    follow_configs,
     retrying,
     work_topic,
 )
@@ -118,11 +118,11 @@ class Worker:
         self.alerts = alerts
         self.partitions = alerts.partitions
         self.mode = alerts.clock_mode(settings.mode)
-        self.configs = RuleConfigs()
-        self.engine = Engine(self.configs, self.mode, self.partitions, TOPICS[Family.reference].partitions)
         self.counters: Counter[str] = Counter()
+        self.config = ConfigFollower(settings, self.counters)
+        self.configs = self.config.configs
+        self.engine = Engine(self.configs, self.mode, self.partitions, TOPICS[Family.reference].partitions)
         self.timings: dict[str, float] = defaultdict(float)  # where the agent's time goes (status page)
-        self.configs_ready = asyncio.Event()
         self.producer: Any = None  # made on the worker's event loop (`start`)
         self.app_id = f"{settings.topic_prefix}-alerts"  # the faust app id, also its consumer group
         self.router: RouterProcess | None = None  # stage 1, started with the worker (`build`)
@@ -311,7 +311,7 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
     async def work(stream):
         timings = worker.timings
         await worker.started.wait()  # the producer: the output of the first message goes through it
-        await worker.configs_ready.wait()  # the rule configuration, all of it, before the first message
+        await worker.config.ready.wait()  # the rule configuration, all of it, before the first message
         done = time.perf_counter()
         async for event in stream.events():
             t0 = time.perf_counter()
@@ -325,6 +325,9 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
                 worker.counters["bad_messages"] += 1
                 worker.worked(p, event.message.offset)
                 continue
+            if message.get("cfg") and not worker.config.reached(message["cfg"]):
+                await worker.config.wait_for(message["cfg"])  # the configuration the router judged it by
+                worker.counters["config_waits"] += 1
             out = worker.engine.process(p, worker.store, message, event.message.offset)
             worker.counters["messages"] += 1
             worker.counters["message_bytes"] += len(event.value)
@@ -382,7 +385,7 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
     @app.task
     async def configs() -> None:
         await worker.started.wait()
-        await follow_configs(settings, worker.configs, worker.counters, worker.configs_ready, stopping)
+        await worker.config.follow(stopping)
 
     @app.on_before_shutdown.connect
     async def shutting_down(app, **kwargs) -> None:

@@ -81,36 +81,60 @@ def parse_fast(raw: bytes) -> Envelope:
     return model.model_validate_json(raw)
 
 
-async def follow_configs(settings: Settings, configs: RuleConfigs, counters: Counter[str], ready: asyncio.Event,
-                         stopping: asyncio.Event) -> None:
-    """Fold every `rule.configured` into `configs`: all of the topic at start (then `ready` is set:
-    nothing is routed or evaluated before), then each change as it comes — no restart needed.
-    Router and agent each follow the topic."""
-    topic = settings.topic(Family.rule_config)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or {0})]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        while not stopping.is_set():
-            batches = await consumer.getmany(timeout_ms=300)
-            for records in batches.values():
-                for record in records:
-                    try:
-                        event = parse_event(record.value)
-                    except (ValidationError, ValueError):
-                        continue
-                    if isinstance(event.data, RuleConfigured) and configs.apply(event.data):
-                        counters["configs_applied"] += 1
-            if not ready.is_set():
-                positions = [await consumer.position(tp) for tp in tps]
-                if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
-                    ready.set()
-    finally:
-        await consumer.stop()
+class ConfigFollower:
+    """The rule configuration as the compacted config topic holds it, followed from its beginning:
+    all of it at start (then `ready` is set: nothing is routed or evaluated before), then each
+    change as it comes — no restart needed.
+
+    Router and agent each follow the topic, in their own processes. The router stamps every work
+    message with how far it had read (`position`); the agent applies the message only once it has
+    read as far (`wait_for`). A message is thus judged by one configuration in both stages: a
+    threshold the router applied and the shadow flag the agent applies come from the same change."""
+
+    def __init__(self, settings: Settings, counters: Counter[str]) -> None:
+        self.settings = settings
+        self.counters = counters
+        self.configs = RuleConfigs()
+        self.ready = asyncio.Event()
+        self.position: dict[str, int] = {}  # config-topic partition → the next offset to read
+        self._moved = asyncio.Event()
+
+    async def follow(self, stopping: asyncio.Event) -> None:
+        topic = self.settings.topic(Family.rule_config)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", fetch_max_wait_ms=self.settings.fetch_wait_ms)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or {0})]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            while not stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=300)
+                for records in batches.values():
+                    for record in records:
+                        try:
+                            event = parse_event(record.value)
+                        except (ValidationError, ValueError):
+                            continue
+                        if isinstance(event.data, RuleConfigured) and self.configs.apply(event.data):
+                            self.counters["configs_applied"] += 1
+                for tp in tps:
+                    self.position[str(tp.partition)] = await consumer.position(tp)
+                self._moved.set()
+                if not self.ready.is_set() and all(self.position[str(tp.partition)] >= ends[tp] for tp in tps):
+                    self.ready.set()
+        finally:
+            await consumer.stop()
+
+    def reached(self, position: dict[str, int]) -> bool:
+        return all(self.position.get(p, 0) >= offset for p, offset in position.items())
+
+    async def wait_for(self, position: dict[str, int]) -> None:
+        """Until this follower has read the config topic as far as `position`."""
+        while not self.reached(position):
+            self._moved.clear()
+            await self._moved.wait()
 
 
 async def retrying(fn, *args) -> None:
@@ -136,9 +160,9 @@ class Router:
         self.partitions = alerts.partitions
         self.app_id = app_id  # the faust app id: the agent's consumer group
         self.work_topic_name = work_topic(settings)
-        self.configs = RuleConfigs()
-        self.configs_ready = asyncio.Event()
         self.counters: Counter[str] = Counter()
+        self.config = ConfigFollower(settings, self.counters)
+        self.configs = self.config.configs
         self.progress = Progress()
         self.ref_caught: dict[str, float] = {}
         self.producer: Any = None  # made on the router's event loop (`run`)
@@ -157,7 +181,7 @@ class Router:
         return c if c.enabled else None
 
     async def route_sources(self, stopping: asyncio.Event) -> None:
-        await self.configs_ready.wait()
+        await self.config.ready.wait()
         topics = [self.settings.topic(f) for f in SOURCES]
         consumer = make_consumer(self.settings, f"{self.settings.topic_prefix}.alerts-router", *topics,
                                  max_poll_records=self.alerts.router_batch)
@@ -274,7 +298,8 @@ class Router:
         for p in range(self.partitions):
             if not per.get(p) and not marks:
                 continue
-            message = {"facts": per.get(p, []), "marks": marks, "ref": ref, "wall": now}
+            # "cfg": how far the configuration was read when these facts were judged (`ConfigFollower`)
+            message = {"facts": per.get(p, []), "marks": marks, "ref": ref, "wall": now, "cfg": self.config.position}
             messages.append(Record(self.work_topic_name, orjson.dumps(message), partition=p))
             self.counters["facts"] += len(per.get(p, ()))
         self.sent(await send_and_wait(self.producer, messages))
@@ -418,7 +443,7 @@ class Router:
         self.producer = make_producer(self.settings, linger_ms=0, compression_type=WORKER_COMPRESSION)
         await self.producer.start()
         tasks = [asyncio.create_task(c) for c in (
-            follow_configs(self.settings, self.configs, self.counters, self.configs_ready, stopping),
+            self.config.follow(stopping),
             self.route_sources(stopping), self._ticks(stopping))]
         if conn is not None:
             tasks.append(asyncio.create_task(self._report(conn, stopping)))
@@ -443,7 +468,7 @@ class Router:
     async def _ticks(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             await asyncio.sleep(self.alerts.tick_s)
-            if self.configs_ready.is_set():
+            if self.config.ready.is_set():
                 await retrying(self.tick)
 
     async def _report(self, conn: Connection, stopping: asyncio.Event) -> None:
