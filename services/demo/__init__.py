@@ -8,15 +8,16 @@ irregularities (DESIGN §6) is injected and listed in the ground truth."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.demo.generator import Generator
 
-__all__ = ["generate", "ground_truth", "iter_events", "send", "summary", "write"]
+__all__ = ["generate", "ground_truth", "iter_events", "send", "send_daily", "summary", "write"]
 
 
 @dataclass
@@ -86,6 +87,31 @@ def send(events: Iterable[dict], ingest_url: str, batch: int = 500) -> int:
                 chunk = []
         if chunk:
             sent += _post(client, url, chunk)
+    return sent
+
+
+def send_daily(events: Iterable[dict], ingest_url: str, ledger_idle: Callable[[], bool],
+               timeout_s: float = 30.0) -> int:
+    """Send the events as a year of live operation would: day by day, a day's budget events and,
+    once the ledger has applied them (`ledger_idle`), the day's payments. Sent in bulk, the ledger
+    may apply a payment before the allocation it draws on (two topics, one consumer, no order
+    between them) and book an overdraw that live operation would not have: at size 2000 that made
+    ~1,990 false USE-01 alerts (payment beyond the available balance). Returns the count."""
+    sent = 0
+    for _day, group in itertools.groupby(events, key=lambda e: e["time"][:10]):
+        day = list(group)
+        budget = [e for e in day if not e["type"].startswith("payment.")]
+        payments = [e for e in day if e["type"].startswith("payment.")]
+        if budget:
+            sent += send(budget, ingest_url)
+            if payments:
+                deadline = time.monotonic() + timeout_s
+                while not ledger_idle():
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the ledger did not catch up with {_day} within {timeout_s:.0f} s")
+                    time.sleep(0.05)
+        if payments:
+            sent += send(payments, ingest_url)
     return sent
 
 

@@ -93,6 +93,15 @@ class Supervisor:
         self.children.clear()
 
 
+def ledger_idle(settings: Settings) -> bool:
+    """Has the ledger's consumer joined and applied everything on its topics?"""
+    try:
+        lag = httpx.get(f"{settings.url('ledger')}/v1/status", headers=central_headers(settings), timeout=5).json()["lag"]
+    except (httpx.HTTPError, KeyError, ValueError):
+        return False
+    return bool(lag) and not any(lag.values())  # {}: its consumer has not joined yet
+
+
 def _wait_ledger_caught_up(settings: Settings, expected: int, timeout_s: float = 300) -> int:
     deadline = time.monotonic() + timeout_s
     applied = 0
@@ -201,7 +210,8 @@ def up(database_url: str | None = None, size: int = 2000, demo: bool = True, kee
             from services import demo as demo_data
 
             print(f"loading demo data (size {size}) through ingest …", flush=True)
-            sent = demo_data.send(demo_data.iter_events(size=size), settings.url("ingest"))
+            sent = demo_data.send_daily(demo_data.iter_events(size=size), settings.url("ingest"),
+                                        lambda: ledger_idle(settings))
             ledger_events = sum(1 for e in demo_data.iter_events(size=size)
                                 if e["type"].split(".")[0] in ("indicator", "payment"))
             print(f"sent {sent} events; waiting for the ledger and the alerts to catch up …", flush=True)

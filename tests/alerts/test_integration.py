@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
 import os
 import signal
 import time
@@ -27,6 +26,7 @@ from services.runtime.auth import issue_token
 from services.runtime.broker import free_port
 from services.runtime.kafka import ensure_topics, make_producer
 from services.runtime.settings import Settings
+from services.runtime.supervisor import ledger_idle
 from tests import factories as f
 from tests.alerts.harness import with_ledger
 from tests.platform import ServiceProcess, wait_for
@@ -130,29 +130,15 @@ def settled(settings: Settings, quiet_s: float, timeout_s: float, *procs: Servic
     return wait_for(check, timeout_s, "alerts settled", *procs)
 
 
-def ledger_idle(settings: Settings) -> bool:
-    try:
-        lag = httpx.get(f"{settings.url('ledger')}/v1/status", timeout=5).json()["lag"]
-    except (httpx.HTTPError, KeyError, ValueError):
-        return False
-    return bool(lag) and not any(lag.values())  # {}: its consumer has not joined yet
-
-
 def feed_daily(events: list[dict], settings: Settings, *procs: ServiceProcess) -> None:
-    """Send the demo through ingest as a year of live operation would: day by day, a day's
-    budget events and then its payments, the ledger keeping up. (Sent in bulk, the ledger can
-    apply a payment before the allocation it draws on — two topics, one consumer, no order
-    between them — and report a false overdraw; see the note in the alerts report.)"""
-    for _day, group in itertools.groupby(events, key=lambda e: e["time"][:10]):
-        day = list(group)
-        budget = [e for e in day if not e["type"].startswith("payment.")]
-        payments = [e for e in day if e["type"].startswith("payment.")]
-        if budget:
-            demo.send(budget, settings.url("ingest"))
-            if payments:
-                wait_for(lambda: ledger_idle(settings), 30, "ledger caught up with the day", *procs)
-        if payments:
-            demo.send(payments, settings.url("ingest"))
+    """Send the demo through ingest as a year of live operation would (`demo.send_daily`)."""
+    def idle() -> bool:
+        for p in procs:
+            if p.process and p.process.poll() is not None:
+                raise AssertionError(f"{p.name} exited ({p.process.returncode}) while the demo was sent:\n{p.tail()}")
+        return ledger_idle(settings)
+
+    demo.send_daily(events, settings.url("ingest"), idle)
 
 
 def publish(settings: Settings, events: list) -> None:
