@@ -43,7 +43,24 @@ def mid():
 
 
 def test_public_api():
-    assert set(demo.__all__) == {"iter_events", "generate", "ground_truth", "summary", "write", "send"}
+    assert set(demo.__all__) == {"iter_events", "generate", "ground_truth", "summary", "write", "send", "send_daily"}
+
+
+def test_send_daily_sends_a_days_payments_once_the_ledger_has_its_budget_events(monkeypatch):
+    events = [{"type": "indicator.issued", "time": "2026-03-01T09:00:00+08:00"},
+              {"type": "payment.made", "time": "2026-03-01T10:00:00+08:00"},
+              {"type": "payment.made", "time": "2026-03-02T10:00:00+08:00"},
+              {"type": "indicator.allocated", "time": "2026-03-03T09:00:00+08:00"}]
+    log: list[str] = []
+    monkeypatch.setattr(demo, "send", lambda batch, url: log.extend(e["type"] for e in batch) or len(batch))
+    answers = iter([False, False, True])
+
+    def ledger_idle() -> bool:
+        log.append("idle?")
+        return next(answers)
+
+    assert demo.send_daily(events, "http://ingest", ledger_idle) == 4
+    assert log == ["indicator.issued", "idle?", "idle?", "idle?", "payment.made", "payment.made", "indicator.allocated"]
 
 
 def test_every_event_validates(dataset):
