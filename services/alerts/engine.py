@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
+
 from contracts.control import DispositionAction, DispositionFiled
 from services.alerts.calendar import local_date
 from services.alerts.clock import Clock, ClockMode, flush_marks, merge_marks

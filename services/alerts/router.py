@@ -43,7 +43,7 @@ from contracts.ledger import PostingApplied
 from contracts.topics import Family
 from services.alerts.clock import Progress
 from services.alerts.config import AlertsSettings, RuleConfigs
-from services.alerts.routing import BROADCAST, partition_of, route, watermark_of
+from services.alerts.routing import partitions_of, route, watermark_of
 from services.runtime.kafka import (
     Record,
     make_consumer,
@@ -287,11 +287,8 @@ class Router:
             for fact in facts:
                 fact["ro"] = now
                 fact["s"] = (source, record.offset)  # a record routed again after a restart is known by this
-                if fact["k"] == BROADCAST:
-                    for p in range(self.partitions):
-                        per[p].append(fact)
-                else:
-                    per[partition_of(fact["k"], self.partitions)].append(fact)
+                for p in partitions_of(fact["k"], self.partitions):
+                    per[p].append(fact)
         marks = self.progress.drain()
         ref = dict(self.ref_caught)
         messages = []

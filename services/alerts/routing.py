@@ -16,10 +16,25 @@ from collections.abc import Callable
 
 from contracts.control import DispositionFiled
 from contracts.envelope import Envelope
-from contracts.indicator import IndicatorAllocated, IndicatorCompiled, IndicatorIssued, IndicatorRegistered
-from contracts.ledger import BalanceExceeded, FundLinkConflict, InterlockChecked, OverdrawKind, PostingApplied
-from contracts.payment import PaymentMade, PayeeKind
-from contracts.performance import PerformanceProgressReported, PerformanceSelfEvaluated, PerformanceTargetsSet
+from contracts.indicator import (
+    IndicatorAllocated,
+    IndicatorCompiled,
+    IndicatorIssued,
+    IndicatorRegistered,
+)
+from contracts.ledger import (
+    BalanceExceeded,
+    FundLinkConflict,
+    InterlockChecked,
+    OverdrawKind,
+    PostingApplied,
+)
+from contracts.payment import PayeeKind, PaymentMade
+from contracts.performance import (
+    PerformanceProgressReported,
+    PerformanceSelfEvaluated,
+    PerformanceTargetsSet,
+)
 from contracts.reference import (
     AccountRegistered,
     ExternalKind,
@@ -39,7 +54,11 @@ from services.alerts.rules import indicators as ind
 from services.alerts.rules import performance as perf
 from services.alerts.rules import recipients as ben
 from services.alerts.rules import usage as use
-from services.alerts.rules.accounts import acc03_holder, acc04_personal, acc06_back_to_payer
+from services.alerts.rules.accounts import (
+    acc03_holder,
+    acc04_personal,
+    acc06_back_to_payer,
+)
 
 BROADCAST = "*"
 Cfg = Callable[[str, int | None], RuleConfig | None]  # (rule, budget year) → config, None when disabled
@@ -47,6 +66,12 @@ Cfg = Callable[[str, int | None], RuleConfig | None]  # (rule, budget year) → 
 
 def partition_of(key: str, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
+
+
+def partitions_of(key: str, partitions: int) -> range | tuple[int]:
+    """The work partitions a routed fact goes to: every one for a broadcast (reference data each
+    partition keeps a copy of), else the one its key hashes to."""
+    return range(partitions) if key == BROADCAST else (partition_of(key, partitions),)
 
 
 def alert_key(finding: Finding) -> str:

@@ -11,7 +11,7 @@ from services.alerts.clock import ClockMode, Progress
 from services.alerts.config import RuleConfigs
 from services.alerts.engine import Engine
 from services.alerts.lifecycle import Transition
-from services.alerts.routing import BROADCAST, partition_of, route, watermark_of
+from services.alerts.routing import partitions_of, route, watermark_of
 
 PII_KEY = b"embedded-demo-key-not-for-production"
 
@@ -52,11 +52,8 @@ class Harness:
                 self.progress.observe(*mark)
             for fact in route(e, self.cfg):
                 fact["ro"] = self.routed
-                if fact["k"] == BROADCAST:
-                    for p in range(self.partitions):
-                        per[p].append(fact)
-                else:
-                    per[partition_of(fact["k"], self.partitions)].append(fact)
+                for p in partitions_of(fact["k"], self.partitions):
+                    per[p].append(fact)
         marks = self.progress.drain()
         self.deliver({p: {"facts": per.get(p, []), "marks": marks, "ref": {"0": self.routed}, "wall": self.wall}
                       for p in range(self.partitions)})
