@@ -4,12 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test install schemas clean
+.PHONY: run test test-fast lint install schemas clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,lint]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -19,6 +19,14 @@ run: install
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
+
+# the pure tier: rules, postings, contracts, life cycle — no broker, no database (seconds)
+test-fast: install
+	$(PY) -m pytest -q -p no:cacheprovider -m unit $(PYTEST_ARGS) tests
+
+lint: install
+	$(VENV)/bin/ruff check services contracts tests benchmarks
+	$(VENV)/bin/mypy
 
 schemas: install
 	$(VENV)/bin/fundwatch schemas

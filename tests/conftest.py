@@ -169,3 +169,20 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = json.dumps(value)
         env[f"FUNDWATCH_{name.upper()}"] = str(value)
     return env
+
+
+_BROKER_FIXTURES = {"broker", "make_settings"}
+_STORE_FIXTURES = {"pg_admin_url", "pg_url", "sqlite_url", "database_url"}
+
+
+def pytest_collection_modifyitems(items):
+    """Tiers by what a test uses (its whole fixture closure): the broker → `integration`, a database →
+    `store`, neither → `unit`, the pure tier that `make test-fast` runs."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & _BROKER_FIXTURES and not item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.integration)
+        if used & _STORE_FIXTURES and not item.get_closest_marker("store"):
+            item.add_marker(pytest.mark.store)
+        if not any(item.get_closest_marker(m) for m in ("integration", "store", "postgres")):
+            item.add_marker(pytest.mark.unit)

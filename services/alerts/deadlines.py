@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from services.alerts.calendar import add_working_days, end_of, start_of
+from services.runtime.calendar import add_working_days, end_of, start_of
 from services.alerts.findings import BELL, CLEAR, ESCALATE, Evidence, Finding
 
 

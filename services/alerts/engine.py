@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from contracts.control import DispositionAction, DispositionFiled
-from services.alerts.calendar import local_date
+from services.runtime.calendar import local_date
 from services.alerts.clock import Clock, ClockMode, flush_marks, merge_marks
 from services.alerts.config import RuleConfig, RuleConfigs
 from services.alerts.entities import HANDLERS, Ctx, next_checks, on_clock

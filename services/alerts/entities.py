@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from services.alerts.calendar import end_of
+from services.runtime.calendar import end_of
 from services.alerts.clock import Clock
 from services.alerts.deadlines import DeadlineItem, complete, next_check_of, tick
 from services.alerts.findings import Evidence, Finding

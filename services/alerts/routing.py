@@ -312,7 +312,7 @@ def watermark_of(event: Envelope) -> tuple[str, dt.datetime] | None:
     """The stream an event advances and to when: input events by their own time; the ledger's
     postings by their booking date (the ledger publishes later than the events it books)."""
     from contracts.envelope import EVENT_TYPES
-    from services.alerts.calendar import start_of
+    from services.runtime.calendar import start_of
 
     family = EVENT_TYPES[event.type][1].value
     if family in _MARKED_FAMILIES:

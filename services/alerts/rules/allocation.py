@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from services.alerts.calendar import add_working_days
+from services.runtime.calendar import add_working_days
 from services.alerts.config import RuleConfig
 from services.alerts.deadlines import DeadlineItem, calendar_deadline, open_item
 from services.alerts.findings import Finding, evidence

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.alerts.calendar import add_working_days, end_of, is_working_day, start_of, working_days_between
+from services.runtime.calendar import add_working_days, end_of, is_working_day, start_of, working_days_between
 from services.alerts.deadlines import working_deadline
 
 D = dt.date
