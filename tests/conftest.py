@@ -172,7 +172,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 _BROKER_FIXTURES = {"broker", "make_settings"}
-_STORE_FIXTURES = {"pg_admin_url", "pg_url", "sqlite_url", "database_url"}
+_STORE_FIXTURES = {"pg_admin_url", "pg_url", "sqlite_url", "database_url", "demo_ledger"}
 
 
 def pytest_collection_modifyitems(items):
