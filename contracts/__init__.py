@@ -6,6 +6,13 @@ from contracts.envelope import ENVELOPES, EVENT_TYPES, Envelope, make_event, par
 from contracts.topics import TOPICS, Family, TopicSpec
 
 __all__ = [
-    "ENVELOPES", "EVENT_TYPES", "Envelope", "Family", "TOPICS", "TopicSpec",
-    "make_event", "parse_batch", "parse_event",
+    "ENVELOPES",
+    "EVENT_TYPES",
+    "TOPICS",
+    "Envelope",
+    "Family",
+    "TopicSpec",
+    "make_event",
+    "parse_batch",
+    "parse_event",
 ]

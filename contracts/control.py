@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from contracts.alert import AlertLevel
 from contracts.base import Data
-from contracts.types import Identifier
+from contracts.types import CENTRAL, Identifier, RegionCode
 
 
 class DispositionAction(StrEnum):
@@ -55,10 +55,14 @@ class DispositionFiled(Data):
 
 
 class RuleConfigured(Data):
-    """Configuration of one rule for one budget year (art. 18: levels set by the upper bureau)."""
+    """Configuration of one rule for one budget year within one region scope (art. 18: levels are
+    set by the upper bureau). The Ministry (`000000`) sets the defaults; a province or city
+    overrides them for its own region and below; the most specific scope containing an alert's
+    region applies (services/alerts/config.py resolves it)."""
 
     rule_id: str = Field(pattern=r"^[A-Z]+-\d{2}$")
     budget_year: int = Field(ge=2000, le=2100)
+    scope: RegionCode = Field(CENTRAL, description="the region this configuration applies to, and every region under it")
     enabled: bool = True
     shadow: bool = Field(False, description="evaluate and record, but do not notify")
     level: AlertLevel | None = None

@@ -68,6 +68,7 @@ EVENT_TYPES: dict[str, tuple[type[Data], Family]] = {
     "ledger.interlock_checked": (ledger.InterlockChecked, Family.ledger),
     "ledger.balance_exceeded": (ledger.BalanceExceeded, Family.ledger),
     "ledger.fund_link_conflict": (ledger.FundLinkConflict, Family.ledger),
+    "ledger.progress": (ledger.LedgerProgress, Family.ledger),
     "alert.transitioned": (alert.AlertTransitioned, Family.alert),
     "alert.disposition_refused": (alert.DispositionRefused, Family.alert),
     "alert.disposition_filed": (control.DispositionFiled, Family.alert_command),
@@ -91,7 +92,7 @@ ENVELOPES: dict[str, type[Envelope]] = {
     for name, (model, _family) in EVENT_TYPES.items()
 }
 
-AnyEvent = Annotated[Union[tuple(ENVELOPES.values())], Field(discriminator="type")]  # type: ignore[valid-type]
+AnyEvent = Annotated[Union[tuple(ENVELOPES.values())], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 - built at runtime
 _ADAPTER: TypeAdapter[Envelope] = TypeAdapter(AnyEvent)
 _BATCH_ADAPTER: TypeAdapter[list[Envelope]] = TypeAdapter(list[AnyEvent])
 

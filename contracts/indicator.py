@@ -3,7 +3,6 @@ correction. The envelope's `region` is always the fiscal unit whose books the ev
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 
 from pydantic import Field, model_validator
@@ -11,9 +10,10 @@ from pydantic import Field, model_validator
 from contracts.base import Data
 from contracts.types import (
     BudgetYear,
+    BusinessDate,
     EconomicClass,
-    FundCode,
     FunctionalClass,
+    FundCode,
     Identifier,
     Money,
     ProjectCode,
@@ -24,6 +24,7 @@ from contracts.types import (
 class IndicatorSource(StrEnum):
     own_arrangement = "own_arrangement"  # 本级安排
     upper_transfer = "upper_transfer"  # 上级转移支付 (linked to the upper indicator: 指标关联)
+    horizontal_transfer = "horizontal_transfer"  # 地区间横向转移支付 received from another region (e.g. 东西部协作)
     carry_over = "carry_over"  # 上年结转
 
 
@@ -31,14 +32,16 @@ class IndicatorRegistered(Data):
     """An indicator registered in the books of the envelope's region (指标登记/接收).
 
     With `source=upper_transfer`, `upper_indicator_id` names the upper level's issued
-    indicator it was received from; the ledger checks the interlock (咬合) against it."""
+    indicator it was received from; with `source=horizontal_transfer` it names the giving
+    region's horizontal allocation (`allocation_id`) and `upper_region` the giving region. The
+    ledger checks the interlock (咬合) against either; neither is new money in any scale."""
 
     indicator_id: Identifier
     fund_code: FundCode
     amount: Money
     budget_year: BudgetYear
     doc_no: str = Field(min_length=1, max_length=120, description="指标文号, e.g. 豫财农〔2026〕12号")
-    doc_date: dt.date
+    doc_date: BusinessDate
     functional_class: FunctionalClass
     economic_class: EconomicClass | None = None
     budget_project: str | None = Field(None, max_length=200)
@@ -47,12 +50,21 @@ class IndicatorRegistered(Data):
     upper_region: RegionCode | None = None
     advance_issue: bool = Field(False, description="提前下达: compiled into the next year's budget")
     doc_scan_ref: str | None = Field(None, max_length=300, description="reference to the document scan")
-    registered_on: dt.date
+    registered_on: BusinessDate
+    origin_year: BudgetYear | None = Field(
+        None, description="carry_over: the budget year the money was first arranged for (上年结转的原预算年度)")
 
     @model_validator(mode="after")
     def _link(self) -> IndicatorRegistered:
         if self.source == IndicatorSource.upper_transfer and not self.upper_indicator_id:
             raise ValueError("an upper_transfer registration names upper_indicator_id (指标关联)")
+        if self.source == IndicatorSource.horizontal_transfer and not (self.upper_indicator_id and self.upper_region):
+            raise ValueError("a horizontal_transfer registration names upper_indicator_id (the giver's allocation_id) "
+                             "and upper_region (the giving region)")
+        if self.origin_year is not None and self.source != IndicatorSource.carry_over:
+            raise ValueError("origin_year applies to a carry_over registration only")
+        if self.origin_year is not None and self.origin_year >= self.budget_year:
+            raise ValueError("a carry-over's origin_year lies before its budget_year")
         return self
 
 
@@ -66,11 +78,11 @@ class IndicatorIssued(Data):
     amount: Money
     budget_year: BudgetYear
     doc_no: str = Field(min_length=1, max_length=120)
-    doc_date: dt.date
+    doc_date: BusinessDate
     functional_class: FunctionalClass
     advance_issue: bool = False
     doc_scan_ref: str | None = Field(None, max_length=300)
-    issued_on: dt.date
+    issued_on: BusinessDate
 
 
 class AllocationKind(StrEnum):
@@ -91,7 +103,11 @@ class IndicatorAllocated(Data):
     to_region: RegionCode | None = None
     functional_class: FunctionalClass | None = None
     economic_class: EconomicClass | None = None
-    allocated_on: dt.date
+    allocated_on: BusinessDate
+    doc_no: str | None = Field(None, min_length=1, max_length=120, description="文号 of the allocation document "
+                               "(a horizontal transfer is issued by document like a vertical one)")
+    doc_date: BusinessDate | None = None
+    doc_scan_ref: str | None = Field(None, max_length=300, description="reference to the document scan")
 
     @model_validator(mode="after")
     def _targets(self) -> IndicatorAllocated:
@@ -110,7 +126,9 @@ class IndicatorCorrected(Data):
     corrects_event_id: Identifier
     corrected_amount: Money | None = None
     reason: str = Field(min_length=1, max_length=300)
-    corrected_on: dt.date
+    corrected_on: BusinessDate
+    doc_no: str | None = Field(None, min_length=1, max_length=120, description="文号 of the correction document")
+    doc_scan_ref: str | None = Field(None, max_length=300, description="reference to the document scan")
 
 
 class IndicatorCompiled(Data):
@@ -120,4 +138,4 @@ class IndicatorCompiled(Data):
     indicator_id: Identifier
     amount: Money
     budget_year: BudgetYear
-    compiled_on: dt.date
+    compiled_on: BusinessDate

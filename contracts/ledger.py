@@ -3,7 +3,6 @@ never re-implement balance logic."""
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
@@ -11,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from contracts.base import Data
-from contracts.types import MAX_YUAN, FundCode, Identifier, Money, ProjectCode, RegionCode
+from contracts.types import MAX_YUAN, BusinessDate, FundCode, Identifier, Money, ProjectCode, RegionCode
 
 
 def _parse_signed(value: Any) -> Decimal:
@@ -57,7 +56,7 @@ class PostingApplied(Data):
     indicator_id: Identifier
     fund_code: FundCode | None = None
     budget_year: int | None = None
-    booked_on: dt.date
+    booked_on: BusinessDate
     red_ink: bool = False
     reverses_event_id: Identifier | None = None
     moves: list[Move] = Field(min_length=1)
@@ -84,8 +83,8 @@ class InterlockChecked(Data):
     in_transit: Money
     state: InterlockState
     receipt_indicator_ids: list[Identifier] = Field(default_factory=list)
-    issued_on: dt.date | None = None
-    first_received_on: dt.date | None = None
+    issued_on: BusinessDate | None = None
+    first_received_on: BusinessDate | None = None
 
 
 class OverdrawKind(StrEnum):
@@ -113,3 +112,14 @@ class FundLinkConflict(Data):
     fund_code: FundCode
     upper_fund_codes: list[FundCode] = Field(min_length=2)
     source_event_id: Identifier
+
+
+class LedgerProgress(Data):
+    """How far the ledger has applied its input, written after each batch's postings to every
+    partition of the ledger topic (a watermark marker): a consumer that reads this marker on every
+    ledger partition has read every posting of the input records before `positions`. The alerts
+    use it to know when the books of a moment are complete, whatever order the sources arrived in."""
+
+    positions: dict[str, int] = Field(description="input topic partition ('<topic>:<partition>') → the next offset, "
+                                      "every record before it applied and its postings published")
+    partition: int = Field(ge=0, description="the ledger-topic partition this copy of the marker was written to")

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 
 from pydantic import Field, model_validator
 
 from contracts.base import Data
-from contracts.types import AccountNo, CitizenId, EconomicClass, Identifier, Money, ProjectCode
+from contracts.types import (
+    AccountNo,
+    BusinessDate,
+    CitizenId,
+    EconomicClass,
+    Identifier,
+    Money,
+    ProjectCode,
+    SubsidyPeriod,
+)
 
 
 class PayeeKind(StrEnum):
@@ -58,6 +66,9 @@ class SubsidyLine(Data):
     name: str = Field(min_length=1, max_length=60)
     household_id: str | None = Field(None, max_length=40)
     subsidy_type: str | None = Field(None, max_length=60)
+    period: SubsidyPeriod | None = Field(None, description="the period the subsidy is for (补贴所属期); without it, "
+                                         "the calendar year of the payment date")
+    account: AccountNo | None = Field(None, description="the card or account this person was paid into (一卡通账户)")
     payable: Money
     paid: Money
 
@@ -68,7 +79,7 @@ class PaymentPlanned(Data):
     plan_id: Identifier
     indicator_id: Identifier
     amount: Money
-    planned_on: dt.date
+    planned_on: BusinessDate
 
 
 class PaymentMade(Data):
@@ -81,7 +92,7 @@ class PaymentMade(Data):
     payer: Payer
     payee: Payee
     amount: Money
-    payment_date: dt.date | None
+    payment_date: BusinessDate | None
     valid: bool = True
     purpose: str = Field(min_length=1, max_length=300)
     settlement: Settlement = Settlement.transfer
@@ -106,5 +117,5 @@ class PaymentReturned(Data):
     payment_id: Identifier
     indicator_id: Identifier
     amount: Money
-    returned_on: dt.date
+    returned_on: BusinessDate
     reason: str = Field(min_length=1, max_length=300)

@@ -4,7 +4,6 @@ lookups from them."""
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 
 from pydantic import Field, model_validator
@@ -12,9 +11,10 @@ from pydantic import Field, model_validator
 from contracts.base import Data
 from contracts.types import (
     AccountNo,
+    BusinessDate,
     CitizenId,
-    FundCode,
     FunctionalClass,
+    FundCode,
     Money,
     ProjectCode,
     RegionCode,
@@ -69,8 +69,8 @@ class ProjectRegistered(Data):
     fund_code: FundCode | None = None
     category: str = Field("infrastructure", max_length=40)
     implementing_unit: str | None = Field(None, max_length=120)
-    start_date: dt.date
-    end_date: dt.date
+    start_date: BusinessDate
+    end_date: BusinessDate
 
     @model_validator(mode="after")
     def _period(self) -> ProjectRegistered:
@@ -102,13 +102,18 @@ class AccountStatus(StrEnum):
 
 
 class AccountRegistered(Data):
-    """A bank account known to the treasury: designated accounts, special accounts, their status."""
+    """A bank account known to the treasury: designated accounts, special accounts, their status.
+
+    A later registration of the same account replaces its kind, holder and status from
+    `effective_on` on (a freeze, a closure); payments are judged by the status on their date."""
 
     account: AccountNo
     holder_name: str = Field(min_length=1, max_length=120)
     kind: AccountKind
     status: AccountStatus = AccountStatus.active
     unit_code: str | None = Field(None, max_length=40)
+    effective_on: BusinessDate | None = Field(None, description="the day this registration took effect "
+                                              "(None: the account has been so since it was opened)")
 
 
 class HouseholdStatus(StrEnum):
@@ -124,7 +129,7 @@ class HouseholdMemberRegistered(Data):
     name: str = Field(min_length=1, max_length=60)
     household_id: str = Field(min_length=1, max_length=40)
     status: HouseholdStatus = HouseholdStatus.poor
-    since: dt.date
+    since: BusinessDate = Field(description="the day this status took effect (the registry's 标注日期)")
 
 
 class ExternalKind(StrEnum):
@@ -143,7 +148,7 @@ class ExternalRecorded(Data):
     kind: ExternalKind
     person: CitizenId | None = None
     enterprise_code: str | None = Field(None, pattern=r"^[0-9A-Z]{18}$", description="统一社会信用代码")
-    record_date: dt.date
+    record_date: BusinessDate
     amount: Money | None = None
     status: str | None = Field(None, max_length=40)
     related_person: CitizenId | None = Field(None, description="e.g. an enterprise's legal representative")

@@ -6,6 +6,7 @@ in storage. Floats are refused: 0.1 + 0.2 is not a sum a finance bureau accepts.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -225,3 +226,23 @@ FunctionalClass = Annotated[str, Field(pattern=r"^\d{3}(\d{2}){0,2}$", descripti
 EconomicClass = Annotated[str, Field(pattern=r"^\d{3}(\d{2}){0,2}$", description="支出经济分类科目, e.g. 30305")]
 BudgetYear = Annotated[int, Field(ge=2000, le=2100)]
 Text = Annotated[str, Field(max_length=500)]
+
+
+FIRST_DAY = dt.date(2000, 1, 1)
+LAST_DAY = dt.date(2100, 12, 31)
+
+
+def _check_business_date(value: dt.date) -> dt.date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"date must lie between {FIRST_DAY} and {LAST_DAY} (the budget years the platform holds)")
+    return value
+
+
+BusinessDate = Annotated[dt.date, AfterValidator(_check_business_date)]
+"""A business date (payment date, registration date, deadline …) within the budget years the
+platform holds (2000–2100, as `BudgetYear`): deadlines and periods are computed from it, so a
+year-9999 date is refused at the door rather than overflowing a calendar later."""
+
+SubsidyPeriod = Annotated[str, Field(pattern=r"^(19|20|21)\d{2}(-(H[12]|Q[1-4]|0[1-9]|1[0-2]))?$",
+                                     examples=["2026", "2026-H1", "2026-Q2", "2026-03"])]
+"""The period a per-person subsidy is for (补贴所属期): a year, half-year, quarter or month."""

@@ -29,26 +29,21 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 
-TOTAL = "1001"
-REVENUE = "4001"
-PENDING = "5001"
-OWN_SPENDING = "500201"
-LOWER_TRANSFER = "500202"
-HORIZONTAL = "500203"
-PAYMENT_PLAN = "5101"
-PAID = "5201"
+from contracts.accounts import CHART as _CHART
+from contracts.accounts import CREDIT_ACCOUNTS as _CREDIT
+from contracts.accounts import NAMES, Account
 
-ACCOUNTS: dict[str, str] = {
-    TOTAL: "总指标",
-    REVENUE: "本年安排收入",
-    PENDING: "待分配指标",
-    OWN_SPENDING: "本级支出指标",
-    LOWER_TRANSFER: "对下级转移支付指标",
-    HORIZONTAL: "地区间横向转移支付指标",
-    PAYMENT_PLAN: "集中支付计划",
-    PAID: "本级实际支付",
-}
-CREDIT_ACCOUNTS = frozenset({REVENUE})
+TOTAL = Account.total.value
+REVENUE = Account.revenue.value
+PENDING = Account.pending.value
+OWN_SPENDING = Account.own_spending.value
+LOWER_TRANSFER = Account.lower_transfer.value
+HORIZONTAL = Account.horizontal.value
+PAYMENT_PLAN = Account.payment_plan.value
+PAID = Account.paid.value
+
+ACCOUNTS: dict[str, str] = {a.value: NAMES[a] for a in _CHART}  # the chart (contracts/accounts.py)
+CREDIT_ACCOUNTS = frozenset(a.value for a in _CREDIT)
 CHART = tuple(ACCOUNTS)
 
 
