@@ -9,6 +9,7 @@ rate until the ledger has applied every indicator/payment event."""
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 import tempfile
 import time
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services import demo  # noqa: E402
 from services.runtime.auth import issue_token  # noqa: E402
+from tests.clients import api_key  # noqa: E402
 from services.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
 from services.runtime.db import migrate  # noqa: E402
 from services.runtime.settings import Settings  # noqa: E402
@@ -39,7 +41,9 @@ def main() -> None:
     with EmbeddedBroker(free_port(), log_path=tmp / "broker.log") as broker:
         settings = Settings(kafka_bootstrap=broker.bootstrap, database_url=args.database_url or
                             f"sqlite+aiosqlite:///{tmp / 'fw.db'}", ingest_port=free_port(), ledger_port=free_port(),
-                            alerts_port=free_port(), notify_port=free_port())
+                            alerts_port=free_port(), notify_port=free_port(), access_port=free_port(),
+                            auth_secret=secrets.token_urlsafe(48))
+        key = api_key(settings)  # a Ministry client: every event of the demo is in its scope
         for service in ("ledger", "notify"):
             migrate(settings.database_url, service)
         procs = [ServiceProcess(n, settings, tmp).start() for n in ("ledger", "alerts", "notify", "ingest")]
@@ -50,7 +54,7 @@ def main() -> None:
             status = lambda: httpx.get(f"{settings.url('ledger')}/v1/status", headers=headers,  # noqa: E731
                                        timeout=10).json()["events_applied"]
             t0 = time.perf_counter()
-            demo.send(events, settings.url("ingest"), batch=args.batch)
+            demo.send(events, settings.url("ingest"), batch=args.batch, api_key=key)
             t_ingest = time.perf_counter() - t0
             wait_for(lambda: status() >= ledger_count, 1800, "ledger caught up", *procs)
             t_all = time.perf_counter() - t0

@@ -43,7 +43,7 @@ class AlertTransitioned(Data):
     alert_id: Identifier
     transition_id: Identifier
     transition: AlertTransitionKind
-    rule_id: str = Field(pattern=r"^[A-Z]+-\d{2}$")
+    rule_id: str = Field(pattern=r"^[A-Z]+-[0-9]{2}$")
     category: str = Field(max_length=40)
     title_zh: str = Field(max_length=120)
     title_en: str = Field(max_length=160)
@@ -67,6 +67,8 @@ class AlertTransitioned(Data):
     corrective_actions: list[str] = Field(default_factory=list, max_length=10,
                                           description="rectification: recover / suspend / notice / referral")
     attachments: list[str] = Field(default_factory=list, max_length=20, description="references to stored files")
+    traceparent: str | None = Field(None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+                                    description="W3C trace context of the event that raised the alert, when it had one")
 
 
 class DispositionRefused(Data):

@@ -60,7 +60,7 @@ class RuleConfigured(Data):
     overrides them for its own region and below; the most specific scope containing an alert's
     region applies (services/alerts/config.py resolves it)."""
 
-    rule_id: str = Field(pattern=r"^[A-Z]+-\d{2}$")
+    rule_id: str = Field(pattern=r"^[A-Z]+-[0-9]{2}$")
     budget_year: int = Field(ge=2000, le=2100)
     scope: RegionCode = Field(CENTRAL, description="the region this configuration applies to, and every region under it")
     enabled: bool = True

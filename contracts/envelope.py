@@ -9,12 +9,25 @@ import datetime as dt
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    create_model,
+    model_validator,
+)
 
-from contracts import alert, control, indicator, ledger, payment, performance, reference
-from contracts.base import Data
+from contracts import alert, audit, control, indicator, ledger, payment, performance, reference
+from contracts.base import Data, check_strings
 from contracts.topics import Family
 from contracts.types import Identifier, RegionCode, fiscal_unit
+
+AuthType = Literal["app_user", "user", "service_account", "api_key", "system", "unauthenticated", "unknown"]
+AUTH_ATTRIBUTES = ("authtype", "authid", "authclaims")
+"""The CloudEvents Auth Context attributes: the platform's to set, never upstream's."""
 
 
 class Envelope(BaseModel):
@@ -30,7 +43,16 @@ class Envelope(BaseModel):
     subject: str | None = Field(None, max_length=200)
     region: RegionCode
     datacontenttype: Literal["application/json"] = "application/json"
+    # CloudEvents Auth Context extension: who the platform authenticated as the producer. Ingest
+    # stamps them from the API key; an upstream system that sets them itself is refused.
+    authtype: AuthType | None = Field(None, description="how the producer was authenticated (set by ingest)")
+    authid: str | None = Field(None, max_length=100, description="the authenticated client (set by ingest)")
     data: Data
+
+    @model_validator(mode="after")
+    def _no_control_characters(self, info: ValidationInfo) -> Envelope:
+        check_strings(self, info)
+        return self
 
     @property
     def family(self) -> Family:
@@ -74,6 +96,7 @@ EVENT_TYPES: dict[str, tuple[type[Data], Family]] = {
     "alert.disposition_filed": (control.DispositionFiled, Family.alert_command),
     "rule.configured": (control.RuleConfigured, Family.rule_config),
     "notification.delivered": (alert.NotificationDelivered, Family.notification),
+    "audit.recorded": (audit.AuditRecorded, Family.audit),
 }
 
 
@@ -100,14 +123,14 @@ _BATCH_ADAPTER: TypeAdapter[list[Envelope]] = TypeAdapter(list[AnyEvent])
 def parse_event(raw: bytes | str | dict[str, Any], *, pii_key: bytes | None = None) -> Envelope:
     """Validate one event. With `pii_key` (ingest only) clear citizen IDs and account numbers
     are replaced by their keyed hash; without it they are refused."""
-    context = {"pii_key": pii_key}
+    context = {"pii_key": pii_key, "from_log": pii_key is None}
     if isinstance(raw, dict):
         return _ADAPTER.validate_python(raw, context=context)
     return _ADAPTER.validate_json(raw, context=context)
 
 
 def parse_batch(raw: list[dict[str, Any]], *, pii_key: bytes | None = None) -> list[Envelope]:
-    return _BATCH_ADAPTER.validate_python(raw, context={"pii_key": pii_key})
+    return _BATCH_ADAPTER.validate_python(raw, context={"pii_key": pii_key, "from_log": pii_key is None})
 
 
 def make_event(
@@ -122,6 +145,17 @@ def make_event(
 ) -> Envelope:
     """Build a typed envelope (producers inside the platform use this)."""
     return ENVELOPES[event_type](id=id, source=source, type=event_type, time=time, subject=subject, region=region, data=data)
+
+
+def event_schema(families: tuple[Family, ...] | None = None, ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
+    """The JSON Schema of any event (of `families`: ingest documents only what it takes);
+    `ref_template` places its definitions (an OpenAPI document wants #/components/schemas/{model})."""
+    if families is None:
+        return _ADAPTER.json_schema(ref_template=ref_template)
+    members = tuple(ENVELOPES[name] for name, (_model, family) in EVENT_TYPES.items() if family in families)
+    union = Annotated[Union[members], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+    adapter: TypeAdapter[Envelope] = TypeAdapter(union)
+    return adapter.json_schema(ref_template=ref_template)
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

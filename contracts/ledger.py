@@ -3,6 +3,8 @@ never re-implement balance logic."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
@@ -12,12 +14,16 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 from contracts.base import Data
 from contracts.types import MAX_YUAN, BusinessDate, FundCode, Identifier, Money, ProjectCode, RegionCode
 
+_SIGNED_RE = re.compile(r"-?[0-9]{1,12}(?:\.[0-9]{1,2})?", re.ASCII)
+
 
 def _parse_signed(value: Any) -> Decimal:
     if isinstance(value, bool | float):
         raise ValueError("a balance must be a decimal string such as '-1234.50' (floats are not exact)")
+    if isinstance(value, str) and not _SIGNED_RE.fullmatch(value):
+        raise ValueError(f"balance {value[:40]!r} is not a decimal number")
     try:
-        amount = Decimal(value.strip() if isinstance(value, str) else value)
+        amount = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         raise ValueError(f"balance {value!r} is not a decimal number") from None
     if not amount.is_finite() or amount.as_tuple().exponent < -2 or abs(amount) >= MAX_YUAN:  # type: ignore[operator]
@@ -28,7 +34,7 @@ def _parse_signed(value: Any) -> Decimal:
 SignedMoney = Annotated[
     Decimal,
     BeforeValidator(_parse_signed),
-    WithJsonSchema({"type": "string", "pattern": r"^-?\d{1,12}(\.\d{1,2})?$",
+    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$",
                     "description": "yuan, at most 2 decimals; negative when an account is overdrawn"}),
 ]
 """A balance in yuan: unlike `Money` it may be negative (an overdrawn indicator is a fact the
@@ -38,8 +44,8 @@ ledger records and reports, see `BalanceExceeded`)."""
 class Move(Data):
     """One balanced debit/credit pair of a posting."""
 
-    debit: str = Field(pattern=r"^\d{4,6}$")
-    credit: str = Field(pattern=r"^\d{4,6}$")
+    debit: str = Field(pattern=r"^[0-9]{4,6}$")
+    credit: str = Field(pattern=r"^[0-9]{4,6}$")
     amount: Money
     project_code: ProjectCode | None = None
 
@@ -53,6 +59,8 @@ class PostingApplied(Data):
                              "posting that is older than one it has applied")
     source_event_id: Identifier
     source_event_type: str = Field(max_length=60)
+    source_subject: str | None = Field(None, max_length=120, description="the business id of the source event "
+                                       "(payment_id, allocation_id, …): what an alert about the posting names")
     indicator_id: Identifier
     fund_code: FundCode | None = None
     budget_year: int | None = None
@@ -122,4 +130,6 @@ class LedgerProgress(Data):
 
     positions: dict[str, int] = Field(description="input topic partition ('<topic>:<partition>') → the next offset, "
                                       "every record before it applied and its postings published")
+    newest: dict[str, dt.datetime] = Field(default_factory=dict, description="input topic partition → the newest event "
+                                           "time among the records applied from it (how far its books reach in time)")
     partition: int = Field(ge=0, description="the ledger-topic partition this copy of the marker was written to")

@@ -18,6 +18,7 @@ class Family(StrEnum):
     alert_command = "alert-command"
     rule_config = "rule-config"
     deadletter = "deadletter"
+    audit = "audit"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ TOPICS: dict[Family, TopicSpec] = {
         TopicSpec(Family.alert_command, 6, _FISCAL_UNIT_KEY, "dispositions (处理单) for the alert state machine"),
         TopicSpec(Family.rule_config, 1, "rule_id/budget_year", "rule configuration per budget year", compacted=True),
         TopicSpec(Family.deadletter, 1, "source topic", "poison messages with the reason they were refused"),
+        TopicSpec(Family.audit, 3, _FISCAL_UNIT_KEY, "audit log: who did what, when, from where (access keeps it)"),
     )
 }
 

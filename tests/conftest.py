@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +24,8 @@ from services.runtime.broker import EmbeddedBroker, free_port
 from services.runtime.settings import Settings
 
 REQUIRE_PG = os.environ.get("FUNDWATCH_REQUIRE_PG") == "1"
+TEST_SECRET = secrets.token_urlsafe(48)
+"""The token secret of this test session (never the repository's var/auth-secret)."""
 
 
 def _pg_bin(name: str) -> str | None:
@@ -147,7 +150,9 @@ def make_settings(broker):
             ledger_port=free_port(),
             alerts_port=free_port(),
             notify_port=free_port(),
+            access_port=free_port(),
             notify_retry_base_s=0.05,
+            auth_secret=TEST_SECRET,
         )
         values.update(overrides)
         return Settings(**values)

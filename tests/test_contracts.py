@@ -39,8 +39,9 @@ def test_money_is_exact_and_refuses_floats():
     assert any("not a decimal number" in m for _, m in errors_of(f.registered("I1", "12,00")))
 
 
-def test_integer_money_is_accepted_as_yuan():
-    assert parse_event(f.registered("I1", 100), pii_key=KEY).data.amount == Decimal("100.00")
+def test_integer_money_is_refused_since_the_schema_says_string():
+    assert any("a JSON number is refused" in m for _, m in errors_of(f.registered("I1", 100)))
+    assert parse_event(f.registered("I1", "100"), pii_key=KEY).data.amount == Decimal("100.00")
 
 
 @pytest.mark.parametrize("code,level", [("000000", "central"), ("410000", "province"), ("410300", "city"),

@@ -16,6 +16,7 @@ from services import demo
 from services.ledger import audit, offline
 from services.ledger.recorder import consumed
 from services.runtime.auth import issue_token
+from tests.clients import api_key, token_header
 from tests.platform import ServiceProcess, wait_for
 from tests.receivers import Receiver
 
@@ -31,7 +32,8 @@ def reference_checksum(events: list[dict], url: str, pii_key: bytes) -> audit.Ch
 
 def ledger_applied(settings) -> int:
     try:
-        return httpx.get(f"{settings.url('ledger')}/v1/status", timeout=5).json()["events_applied"]
+        return httpx.get(f"{settings.url('ledger')}/v1/status", headers=token_header(settings),
+                         timeout=5).json()["events_applied"]
     except httpx.HTTPError:
         return -1
 
@@ -47,7 +49,8 @@ def test_demo_end_to_end(make_settings, database_url, tmp_path):
             for p in procs:
                 if p.name != "alerts-worker":  # no public port: its alerts show up in notify below
                     p.wait_healthy()
-            assert demo.send(dataset.events, settings.url("ingest")) == len(dataset.events)
+            key = api_key(settings)
+            assert demo.send(dataset.events, settings.url("ingest"), api_key=key) == len(dataset.events)
             wait_for(lambda: ledger_applied(settings) == ledger_count, 120, "ledger caught up", *procs)
 
             # Balances: paid per county equals the demo's own statistics (seed 002 rule).
@@ -66,7 +69,7 @@ def test_demo_end_to_end(make_settings, database_url, tmp_path):
 
             def ben01_in_inbox() -> set[str] | None:
                 items = httpx.get(f"{settings.url('notify')}/v1/inbox", params={"rule_id": "BEN-01", "limit": 500},
-                                  timeout=5).json()["items"]
+                                  headers=headers, timeout=5).json()["items"]
                 found = {i["subject"].split("/")[1] for i in items}
                 return found if found >= truth else None
 
@@ -90,7 +93,8 @@ def test_killing_the_ledger_mid_stream_leaves_clean_run_balances(make_settings, 
     ingest = ServiceProcess("ingest", settings, tmp_path).start().wait_healthy()
     ledger = ServiceProcess("ledger", settings, tmp_path).start().wait_healthy()
     try:
-        sender = threading.Thread(target=demo.send, args=(dataset.events, settings.url("ingest")), kwargs={"batch": 200})
+        sender = threading.Thread(target=demo.send, args=(dataset.events, settings.url("ingest")),
+                                  kwargs={"batch": 200, "api_key": api_key(settings)})
         sender.start()
         wait_for(lambda: ledger_applied(settings) > ledger_count // 4, 120, "ledger mid-stream", ledger)
         ledger.kill()

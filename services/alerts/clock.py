@@ -1,97 +1,52 @@
-"""One injectable clock for deadlines and checkpoints.
+"""What time it is for a rule: the watermark of the source family it waits for (`watermarks.py`).
 
-- Live (`wall`): now is the wall-clock time.
-- Replay (`event`): now is the event-time watermark of the stream that carries the work a
-  deadline waits for (`indicator/410324`: the county's indicator events; `ledger/410324`:
-  what the ledger booked for the county). Topics are ordered per fiscal unit, so when that
-  stream has passed a deadline every earlier piece of work on it has been seen — replaying a
-  year in seconds raises the bells and escalations a live run would have raised, whatever
-  the relative speed of the other topics.
-
-Streams are named `<family>/<fiscal unit>`."""
+Deadlines, checkpoints and parked checks name a family and a moment; they act once the family's
+watermark has reached that moment. Moments are compared as UTC strings `YYYY-MM-DDTHH:MM:SS`
+(`key`), one string comparison per check: the due index is scanned whenever time moves."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+from functools import lru_cache
+
+from services.runtime.calendar import start_of
+
+_FORMAT = "%Y-%m-%dT%H:%M:%S"
+NEVER = ""  # before every key
 
 
-class ClockMode(StrEnum):
-    wall = "wall"
-    event = "event"
+def key(moment: dt.datetime) -> str:
+    """The comparable form of an aware instant (UTC, second resolution)."""
+    if moment.year < 1900:
+        return NEVER
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def stream(family: str, region: str) -> str:
-    return f"{family}/{region[:6]}"
+@lru_cache(maxsize=16384)
+def day_key(day: str | dt.date) -> str:
+    """The start of a Beijing calendar day (00:00 CST), comparable."""
+    return key(start_of(dt.date.fromisoformat(day) if isinstance(day, str) else day))
 
 
-@dataclass(frozen=True)
-class Clock:
-    """What time it is, per stream. `marks` are event-time watermarks; `wall` the wall time."""
-
-    mode: ClockMode
-    wall: dt.datetime
-    marks: Mapping[str, dt.datetime] = field(default_factory=dict)
-
-    def now(self, stream_name: str) -> dt.datetime | None:
-        if self.mode == ClockMode.wall:
-            return self.wall
-        return self.marks.get(stream_name)
-
-    def latest(self) -> dt.datetime:
-        """The furthest point in time anything has reached (for stamping transitions)."""
-        if self.mode == ClockMode.wall or not self.marks:
-            return self.wall
-        return max(self.marks.values())
+def event_key(iso: str) -> str:
+    """The comparable form of an event time on the wire (ISO 8601 with offset)."""
+    return key(dt.datetime.fromisoformat(iso))
 
 
-class Progress:
-    """Event-time watermarks per stream, as the router sees events go by (monotonic)."""
-
-    def __init__(self) -> None:
-        self.marks: dict[str, dt.datetime] = {}
-        self._changed: dict[str, dt.datetime] = {}
-
-    def observe(self, stream_name: str, at: dt.datetime) -> None:
-        current = self.marks.get(stream_name)
-        if current is None or at > current:
-            self.marks[stream_name] = at
-            self._changed[stream_name] = at
-
-    def furthest(self) -> str | None:
-        return max(self.marks.values()).isoformat() if self.marks else None
-
-    def drain(self) -> dict[str, str]:
-        """Streams that advanced since the last drain, as ISO strings (for the wire)."""
-        changed, self._changed = self._changed, {}
-        return {k: v.isoformat() for k, v in changed.items()}
+def parse(k: str) -> dt.datetime | None:
+    return dt.datetime.strptime(k, _FORMAT).replace(tzinfo=dt.UTC) if k else None
 
 
-def merge_marks(marks: dict[str, str], update: Mapping[str, str]) -> bool:
-    """Fold watermark updates (ISO strings) into `marks`, keeping the later one; True if any moved."""
-    moved = False
-    for name, value in update.items():
-        current = marks.get(name)
-        if current is None or dt.datetime.fromisoformat(value) > dt.datetime.fromisoformat(current):
-            marks[name] = value
-            moved = True
-    return moved
+class Now:
+    """The watermarks of one message: family → comparable moment."""
 
+    def __init__(self, marks: Mapping[str, str]) -> None:
+        self.marks = dict(marks)
 
+    def reached(self, family: str, moment: str) -> bool:
+        mark = self.marks.get(family, NEVER)
+        return mark != NEVER and moment <= mark
 
-def flush_marks(marks: dict[str, str], furthest: str | None = None) -> bool:
-    """The input has been read to its end (every partition caught up — the ledger's derived
-    stream included — and nothing new for a while): a stream that fell silent earlier is complete
-    up to where the whole input got. Moves every stream to the furthest mark, so the deadlines and
-    checkpoints after a county's last event are decided too: a replay that ends does what a live
-    run does as the days pass. On the partition's own marks, so a restarted router (which has
-    seen only part of the input) flushes every stream as well."""
-    known = [dt.datetime.fromisoformat(v) for v in marks.values()]
-    if furthest:
-        known.append(dt.datetime.fromisoformat(furthest))
-    if not known:
-        return False
-    top = max(known).isoformat()
-    return merge_marks(marks, dict.fromkeys(marks, top))
+    def at(self, family: str) -> dt.datetime | None:
+        return parse(self.marks.get(family, NEVER))

@@ -10,24 +10,24 @@ live run would have rung, at their own times."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, fields, replace
-from typing import Any
 
-from services.runtime.calendar import add_working_days, end_of, start_of
+import msgspec
+from msgspec.structs import replace
+
 from services.alerts.findings import BELL, CLEAR, ESCALATE, Evidence, Finding
+from services.runtime.calendar import add_working_days, end_of, start_of
 
 
-@dataclass(frozen=True)
-class DeadlineItem:
+class DeadlineItem(msgspec.Struct, frozen=True, array_like=True):
     rule_id: str
     subject: str
     region: str
-    stream: str  # the clock that decides when the deadline has passed
+    family: str  # the source family whose completeness decides the item (watermarks.py)
     start: str  # ISO dates
     due: str
     bell: str
     text: str  # what is due, for the findings
-    evidence: tuple[dict, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
     fund_code: str | None = None
     budget_year: int | None = None
     done: str | None = None  # completion date
@@ -38,32 +38,15 @@ class DeadlineItem:
     def closed(self) -> bool:
         return self.done is not None or self.escalated
 
+    @property
+    def due_date(self) -> dt.date:
+        return dt.date.fromisoformat(self.due)
+
     def next_check(self) -> str | None:
         """The date whose start makes the item act again (None: nothing left to do on the clock)."""
         if self.closed:
             return None
         return self.bell if not self.belled else (dt.date.fromisoformat(self.due) + dt.timedelta(days=1)).isoformat()
-
-    def to_wire(self) -> dict[str, Any]:
-        d = {name: getattr(self, name) for name in _NAMES}
-        d["evidence"] = list(self.evidence)
-        return d
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> DeadlineItem:
-        return cls(**{**d, "evidence": tuple(d.get("evidence") or ())})
-
-
-_NAMES = tuple(f.name for f in fields(DeadlineItem))
-
-
-def next_check_of(raw: dict[str, Any]) -> str | None:
-    """`DeadlineItem.next_check` on the wire form (hot path: no object built)."""
-    if raw.get("done") is not None or raw.get("escalated"):
-        return None
-    if not raw.get("belled"):
-        return raw["bell"]
-    return (dt.date.fromisoformat(raw["due"]) + dt.timedelta(days=1)).isoformat()
 
 
 def working_deadline(start: dt.date, working_days: int, lead: int) -> tuple[dt.date, dt.date]:
@@ -80,18 +63,17 @@ def calendar_deadline(start: dt.date, days: int, lead: int) -> tuple[dt.date, dt
     return due, max(bell, start)
 
 
-def open_item(rule_id: str, subject: str, region: str, stream: str, start: dt.date, due: dt.date, bell: dt.date,
+def open_item(rule_id: str, subject: str, region: str, family: str, start: dt.date, due: dt.date, bell: dt.date,
               text: str, evidence: tuple[Evidence, ...] = (), fund_code: str | None = None,
               budget_year: int | None = None) -> DeadlineItem:
-    return DeadlineItem(rule_id, subject, region, stream, start.isoformat(), due.isoformat(), bell.isoformat(), text,
-                        tuple(e.to_wire() for e in evidence), fund_code, budget_year)
+    return DeadlineItem(rule_id, subject, region, family, start.isoformat(), due.isoformat(), bell.isoformat(), text,
+                        tuple(evidence), fund_code, budget_year)
 
 
 def _finding(item: DeadlineItem, op: str, at: dt.datetime, text: str, extra: tuple[Evidence, ...] = (),
-             **details: Any) -> Finding:
-    ev = tuple(Evidence.from_wire(e) for e in item.evidence) + extra
-    return Finding(item.rule_id, item.subject, item.region, text, ev, item.fund_code, at.isoformat(),
-                   item.budget_year, op, item.due, details)
+             bell_at: str | None = None) -> Finding:
+    return Finding(item.rule_id, item.subject, item.region, text, item.evidence + extra, item.fund_code,
+                   at.isoformat(), item.budget_year, op, item.due, bell_at=bell_at)
 
 
 def _bell(item: DeadlineItem) -> Finding:
@@ -128,7 +110,7 @@ def complete(item: DeadlineItem, on: dt.date, evidence: tuple[Evidence, ...] = (
 
 
 def tick(item: DeadlineItem, now: dt.datetime | None) -> tuple[DeadlineItem, list[Finding]]:
-    """The clock of the item's stream says `now`: ring the bell, escalate past the due date."""
+    """The item's family is complete up to `now`: ring the bell, escalate past the due date."""
     if now is None or item.closed:
         return item, []
     due, bell = dt.date.fromisoformat(item.due), dt.date.fromisoformat(item.bell)

@@ -1,22 +1,22 @@
 """What a rule returns: a `Finding` about one subject, with the evidence it rests on.
 
-Findings travel to the alert's partition as plain dicts (`to_wire` / `from_wire`), where the
-life-cycle state machine turns them into transitions. `op` says what the finding asks for:
-`raise` (an irregularity), or for deadline rules `bell`, `clear` (done in time) and
-`escalate` (the deadline passed)."""
+Findings travel to the alert's partition inside a `facts.FindingRaised`, where the life-cycle
+state machine turns them into transitions. `op` says what the finding asks for: `raise` (an
+irregularity), or for deadline rules `bell`, `clear` (done in time) and `escalate` (the
+deadline passed)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 RAISE, BELL, CLEAR, ESCALATE = "raise", "bell", "clear", "escalate"
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(msgspec.Struct, frozen=True, array_like=True):
     """One event a finding rests on, summarised: its id and the fields the rule looked at."""
 
     event_id: str
@@ -24,26 +24,19 @@ class Evidence:
     time: str | None = None  # ISO 8601
     region: str | None = None
     facts: tuple[tuple[str, str], ...] = ()
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"id": self.event_id, "type": self.type, "time": self.time, "region": self.region,
-                "facts": dict(self.facts)}
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Evidence:
-        return cls(d["id"], d["type"], d.get("time"), d.get("region"), tuple((d.get("facts") or {}).items()))
+    traceparent: str | None = None  # W3C trace context of the event, carried to the alert it causes
 
     def fact(self, name: str) -> str | None:
         return dict(self.facts).get(name)
 
 
-def evidence(event_id: str, type_: str, time: str | None, region: str | None, **facts: Any) -> Evidence:
-    return Evidence(event_id, type_, time, region,
-                    tuple((k, str(v)) for k, v in facts.items() if v is not None))
+def evidence(event_id: str, type_: str, time: str | None, region: str | None, *, traceparent: str | None = None,
+             **facts: Any) -> Evidence:
+    return Evidence(event_id, type_, time, region, tuple((k, str(v)) for k, v in facts.items() if v is not None),
+                    traceparent)
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True, array_like=True):
     """A rule's verdict: `rule_id` applies to `subject` in `region` (one open alert per pair)."""
 
     rule_id: str
@@ -56,7 +49,8 @@ class Finding:
     budget_year: int | None = None
     op: str = RAISE
     due: str | None = None  # deadline rules: the due date (ISO)
-    details: dict = field(default_factory=dict)
+    indicator_id: str | None = None  # the indicator the money came from (its fund names the responsible group)
+    bell_at: str | None = None  # escalations: when the bell was (or would have been) rung
 
     @property
     def dedupe_key(self) -> str:
@@ -70,17 +64,6 @@ class Finding:
     @property
     def evidence_ids(self) -> tuple[str, ...]:
         return tuple(e.event_id for e in self.evidence)
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"rule": self.rule_id, "subject": self.subject, "region": self.region, "text": self.findings,
-                "ev": [e.to_wire() for e in self.evidence], "fund": self.fund_code, "at": self.at,
-                "year": self.budget_year, "op": self.op, "due": self.due, "details": self.details}
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> Finding:
-        return cls(d["rule"], d["subject"], d["region"], d.get("text") or "",
-                   tuple(Evidence.from_wire(e) for e in d.get("ev") or ()), d.get("fund"), d.get("at"),
-                   d.get("year"), d.get("op") or RAISE, d.get("due"), d.get("details") or {})
 
 
 def alert_base_id(rule_id: str, subject: str) -> str:

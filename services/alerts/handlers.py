@@ -29,5 +29,5 @@ async def apply(conn: AsyncConnection, batch: Sequence[Delivery]) -> list[Outgoi
         elif isinstance(data, DispositionRefused):
             await store.record_refused(conn, event.region, data)
         elif isinstance(data, RuleConfigured):
-            await store.record_config(conn, data, event.time)
+            await store.record_config(conn, data, event.time, event_id=event.id, region=event.region)
     return []

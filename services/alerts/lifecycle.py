@@ -14,8 +14,11 @@ one; new evidence after green opens the next generation (`<base id>.2`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from contracts.alert import AlertLevel, AlertTransitionKind
 from contracts.control import DispositionAction
@@ -26,8 +29,7 @@ GREEN, YELLOW, RED, BELL_LEVEL = AlertLevel.green, AlertLevel.yellow, AlertLevel
 MAX_SEEN = 50
 
 
-@dataclass(frozen=True)
-class AlertState:
+class AlertState(msgspec.Struct, frozen=True, array_like=True):
     base_id: str
     generation: int
     rule_id: str
@@ -47,13 +49,6 @@ class AlertState:
     @property
     def alert_id(self) -> str:
         return self.base_id if self.generation == 1 else f"{self.base_id}.{self.generation}"
-
-    def to_wire(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> AlertState:
-        return cls(**{**d, "seen": tuple(d.get("seen") or ()), "dispositions": tuple(d.get("dispositions") or ())})
 
 
 @dataclass(frozen=True)
@@ -169,7 +164,7 @@ def on_finding(state: AlertState | None, f: Finding, cfg: Settings) -> Decision:
         if state is None or not state.open:
             # the bell time and the deadline both passed before anyone looked (a replay jumping
             # ahead): ring the bell at its own time first, as a live run would have
-            bell_at = f.details.get("bell_at") or at
+            bell_at = f.bell_at or at
             state, t = _open_new(state, f, cfg, BELL_LEVEL, bell_at)
             transitions.append(t)
         if state.level != BELL_LEVEL:
@@ -221,5 +216,17 @@ def on_disposition(state: AlertState | None, d: Disposition) -> Decision:
     return Decision(new, (t,))
 
 
-__all__ = ["AlertState", "Decision", "Disposition", "Settings", "Transition", "check_disposition", "on_disposition",
-           "on_finding", "RAISE", "BELL", "CLEAR", "ESCALATE"]
+__all__ = [
+    "BELL",
+    "CLEAR",
+    "ESCALATE",
+    "RAISE",
+    "AlertState",
+    "Decision",
+    "Disposition",
+    "Settings",
+    "Transition",
+    "check_disposition",
+    "on_disposition",
+    "on_finding",
+]

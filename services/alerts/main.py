@@ -9,6 +9,7 @@ import contextlib
 from contracts.topics import Family
 from services.alerts import handlers, store
 from services.alerts.api import create_app
+from services.runtime.audit import AuditSink
 from services.runtime.db import make_engine, migrate_async
 from services.runtime.kafka import ensure_topics, make_producer, wait_for_broker
 from services.runtime.projection import Projection
@@ -33,7 +34,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             topics=[settings.topic(f) for f in TOPICS], tracking=store.tracking, outbox=store.outbox,
             apply=handlers.apply, producer=producer,
         )
-        await serve(create_app(engine, settings, projection), settings.host, settings.alerts_port, [projection.run], stop)
+        app = create_app(engine, settings, projection)
+        app.state.audit = AuditSink(settings, producer, "alerts")
+        await serve(app, settings.host, settings.alerts_port, [projection.run], stop)
 
 
 def main(settings: Settings) -> int:

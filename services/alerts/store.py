@@ -108,8 +108,23 @@ rule_configs = Table(
     metadata,
     Column("rule_id", String(20), primary_key=True),
     Column("budget_year", Integer, primary_key=True),
+    Column("scope", String(12), primary_key=True),
     Column("payload", Text, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+)
+
+rule_config_history = Table(  # every configuration published, in order (who set what, for which scope)
+    "alerts_rule_config_history",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(100), nullable=False, unique=True),
+    Column("rule_id", String(20), nullable=False),
+    Column("budget_year", Integer, nullable=False),
+    Column("scope", String(12), nullable=False),
+    Column("set_by", String(60), nullable=False),
+    Column("region", String(12), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("at", DateTime, nullable=False),
 )
 
 FILED, APPLIED, REFUSED = "filed", "applied", "refused"
@@ -180,11 +195,16 @@ async def record_refused(conn: AsyncConnection, region: str, r: Any) -> None:
                        .values(status=REFUSED, reason=r.reason, decided_at=naive(r.at)))
 
 
-async def record_config(conn: AsyncConnection, c: Any, at: dt.datetime) -> None:
-    values = {"rule_id": c.rule_id, "budget_year": c.budget_year, "payload": c.model_dump_json(),
+async def record_config(conn: AsyncConnection, c: Any, at: dt.datetime, *, event_id: str = "", region: str = "000000"
+                        ) -> None:
+    values = {"rule_id": c.rule_id, "budget_year": c.budget_year, "scope": c.scope, "payload": c.model_dump_json(),
               "updated_at": naive(at)}
-    await conn.execute(upsert(conn, rule_configs, values, keys=("rule_id", "budget_year"),
+    await conn.execute(upsert(conn, rule_configs, values, keys=("rule_id", "budget_year", "scope"),
                               update={"payload": values["payload"], "updated_at": values["updated_at"]}))
+    if event_id:
+        await conn.execute(insert_ignore(conn, rule_config_history, keys=("event_id",)), [{
+            "event_id": event_id, "rule_id": c.rule_id, "budget_year": c.budget_year, "scope": c.scope,
+            "set_by": c.set_by, "region": region, "payload": values["payload"], "at": naive(at)}])
 
 
 async def add_outgoing(conn: AsyncConnection, *, topic: str, key: bytes, value: bytes) -> None:
@@ -284,8 +304,16 @@ async def counts(conn: AsyncConnection, region_prefix: str = "") -> dict[str, di
 
 
 async def list_configs(conn: AsyncConnection) -> list[dict[str, Any]]:
-    rows = await conn.execute(select(rule_configs).order_by(rule_configs.c.rule_id, rule_configs.c.budget_year))
+    rows = await conn.execute(select(rule_configs).order_by(rule_configs.c.rule_id, rule_configs.c.budget_year,
+                                                            rule_configs.c.scope))
     return [{**dict(r._mapping), "payload": json.loads(r.payload)} for r in rows]
+
+
+async def config_history(conn: AsyncConnection, rule_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    query = select(rule_config_history).order_by(rule_config_history.c.seq.desc()).limit(limit)
+    if rule_id:
+        query = query.where(rule_config_history.c.rule_id == rule_id)
+    return [{**dict(r._mapping), "payload": json.loads(r.payload)} for r in await conn.execute(query)]
 
 
 async def ping(engine: AsyncEngine) -> None:

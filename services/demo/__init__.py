@@ -8,16 +8,16 @@ irregularities (DESIGN §6) is injected and listed in the ground truth."""
 
 from __future__ import annotations
 
-import itertools
 import json
+import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.demo.generator import Generator
 
-__all__ = ["generate", "ground_truth", "iter_events", "send", "send_daily", "summary", "write"]
+__all__ = ["generate", "ground_truth", "iter_events", "send", "send_by_source", "summary", "write"]
 
 
 @dataclass
@@ -69,8 +69,26 @@ def write(out_dir: str | Path, size: int = 2000, seed: int = 2026) -> list[Path]
     return [events_path, truth_path, summary_path]
 
 
-def send(events: Iterable[dict], ingest_url: str, batch: int = 500) -> int:
-    """POST the events to `{ingest_url}/v1/events/batch` in JSON-list batches; returns the count.
+ApiKeys = str | Mapping[str, str]
+"""One client's API key, or keys by client scope (region code): each event goes with the key of
+the most specific client whose scope covers its region (a county's own system, else the
+province's, else the Ministry's)."""
+
+
+def key_for(api_key: ApiKeys, region: str) -> str:
+    if isinstance(api_key, str):
+        return api_key
+    from contracts.types import region_prefix, region_within
+
+    scopes = [s for s in api_key if region_within(region, s)]
+    if not scopes:
+        raise ValueError(f"no client's scope covers region {region}")
+    return api_key[max(scopes, key=lambda s: len(region_prefix(s)))]
+
+
+def send(events: Iterable[dict], ingest_url: str, *, api_key: ApiKeys, batch: int = 500) -> int:
+    """POST the events to `{ingest_url}/v1/events/batch` in JSON-list batches, each with the API
+    key of its client (`api_key`); returns the count.
 
     A 503 (ingest busy or its broker not ready) is retried with backoff; any other status
     than 202 raises with the response text."""
@@ -83,46 +101,45 @@ def send(events: Iterable[dict], ingest_url: str, batch: int = 500) -> int:
         for event in events:
             chunk.append(event)
             if len(chunk) >= batch:
-                sent += _post(client, url, chunk)
+                sent += _post_by_client(client, url, chunk, api_key)
                 chunk = []
         if chunk:
-            sent += _post(client, url, chunk)
+            sent += _post_by_client(client, url, chunk, api_key)
     return sent
 
 
-def send_daily(events: Iterable[dict], ingest_url: str, ledger_idle: Callable[[], bool],
-               timeout_s: float = 30.0) -> int:
-    """Send the events as a year of live operation would: day by day, a day's budget events and,
-    once the ledger has applied them (`ledger_idle`), the day's payments. Sent in bulk, the ledger
-    may apply a payment before the allocation it draws on (two topics, one consumer, no order
-    between them) and book an overdraw that live operation would not have: at size 2000 that made
-    ~1,990 false USE-01 alerts (payment beyond the available balance). Returns the count."""
-    sent = 0
-    for _day, group in itertools.groupby(events, key=lambda e: e["time"][:10]):
-        day = list(group)
-        budget = [e for e in day if not e["type"].startswith("payment.")]
-        payments = [e for e in day if e["type"].startswith("payment.")]
-        if budget:
-            sent += send(budget, ingest_url)
-            if payments:
-                deadline = time.monotonic() + timeout_s
-                while not ledger_idle():
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"the ledger did not catch up with {_day} within {timeout_s:.0f} s")
-                    time.sleep(0.05)
-        if payments:
-            sent += send(payments, ingest_url)
-    return sent
+def _post_by_client(client, url: str, chunk: list[dict], api_key: ApiKeys) -> int:
+    # One fiscal unit's events all go with one key, so their order is kept.
+    by_key: dict[str, list[dict]] = {}
+    for event in chunk:
+        by_key.setdefault(key_for(api_key, event["region"]), []).append(event)
+    return sum(_post(client, url, events, key) for key, events in by_key.items())
+
+
+def send_by_source(events: Iterable[dict], ingest_url: str, *, api_key: ApiKeys, seed: int = 2026) -> int:
+    """Send the events as the upstream systems deliver them: each source's extraction on its own (the
+    envelope's `source`: a county's budget execution, treasury payments, subsidy card, registry …),
+    in its own order, one source after another in a random order of sources (seeded). Nothing makes
+    a county's payments arrive after its allocations or its reference data: the platform takes them
+    in any order (the ledger's balances are sums; the alerts wait for each source to be complete up
+    to the moment they judge). Returns the count."""
+    by_source: dict[str, list[dict]] = {}
+    for event in events:
+        by_source.setdefault(event["source"], []).append(event)
+    order = sorted(by_source)
+    random.Random(seed).shuffle(order)
+    return sum(send(by_source[source], ingest_url, api_key=api_key) for source in order)
 
 
 RETRIES_503 = 6
 
 
-def _post(client, url: str, chunk: list[dict]) -> int:
+def _post(client, url: str, chunk: list[dict], api_key: str) -> int:
     body = json.dumps(chunk, ensure_ascii=False).encode()
     delay = 0.5
+    headers = {"content-type": "application/json", "authorization": f"Bearer {api_key}"}
     for attempt in range(RETRIES_503 + 1):
-        response = client.post(url, content=body, headers={"content-type": "application/json"})
+        response = client.post(url, content=body, headers=headers)
         if response.status_code == 503 and attempt < RETRIES_503:
             time.sleep(delay)
             delay = min(delay * 2, 8.0)

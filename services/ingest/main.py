@@ -1,16 +1,47 @@
-"""Ingest service entry point."""
+"""Ingest service entry point: the API, and the relay of its outbox (the audit records of client
+registrations, rotations and revocations, written in their transactions)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 
+from services.ingest import store
 from services.ingest.api import create_app
+from services.ingest.publisher import BrokerUnavailable, PublisherSink
+from services.runtime.db import make_engine, migrate_async
+from services.runtime.projection import relay_outbox
 from services.runtime.service import serve
 from services.runtime.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    await serve(create_app(settings), settings.host, settings.ingest_port, [], stop)
+    await migrate_async(settings.database_url, "ingest")
+    engine = make_engine(settings.database_url)
+    app = create_app(settings, engine)
+    sink: PublisherSink = app.state.audit
+
+    async def relay(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            moved = 0
+            try:
+                if await store.outbox_pending(engine):  # no broker connection just to find nothing
+                    moved = await relay_outbox(engine, store.outbox, await sink.producer_for_outbox())
+            except (BrokerUnavailable, OSError) as exc:
+                log.warning("outbox relay: %s", exc)
+            except Exception:
+                log.exception("outbox relay failed")
+            if not moved:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+    try:
+        await serve(app, settings.host, settings.ingest_port, [relay], stop)
+    finally:
+        await engine.dispose()
 
 
 def main(settings: Settings) -> int:

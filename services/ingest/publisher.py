@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from contracts.envelope import Envelope
+from services.runtime.audit import AuditSink
 from services.runtime.kafka import make_producer
 from services.runtime.settings import Settings
 
@@ -59,8 +60,25 @@ class Publisher:
         if producer is not None:
             try:
                 await asyncio.wait_for(producer.stop(), 5)
-            except Exception:  # noqa: BLE001 - already broken
+            except Exception:
                 log.debug("producer stop failed", exc_info=True)
 
     async def close(self) -> None:
         await self._reset()
+
+
+class PublisherSink(AuditSink):
+    """ingest's audit records go through its publisher (connected lazily, like the events)."""
+
+    def __init__(self, settings: Settings, publisher: Publisher) -> None:
+        super().__init__(settings, None, "ingest")
+        self.publisher = publisher
+
+    async def emit(self, event: Envelope) -> None:
+        try:
+            await self.publisher.publish([event])
+        except BrokerUnavailable as exc:
+            log.error("audit record not sent (%s): %s", exc, event.data)
+
+    async def producer_for_outbox(self) -> AIOKafkaProducer:
+        return await self.publisher._ensure()

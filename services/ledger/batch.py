@@ -237,7 +237,7 @@ class BatchState:
             self.outgoing.append(derived.posting_applied(
                 self.topic, p, journal_seq=seq, region=region, fund_code=fund_code, budget_year=budget_year,
                 source_event_id=e.id, source_event_type=e.type, time_iso=self.time_iso,
-                balances=snapshot(bal, p.touched())))
+                balances=snapshot(bal, p.touched()), source_subject=self.applied.rows[e.id]["subject"]))
 
     # ------------------------------------------------------------------ writing
 

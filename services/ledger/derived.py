@@ -55,7 +55,7 @@ def _event(topic: str, event_type: str, event_id: str, region: str, time: dt.dat
 
 def posting_applied(topic: str, posting: Posting, *, journal_seq: int, region: str, fund_code: str | None, budget_year: int | None,
                     source_event_id: str, source_event_type: str, time_iso: str,
-                    balances: Mapping[str, int]) -> Outgoing:
+                    balances: Mapping[str, int], source_subject: str | None = None) -> Outgoing:
     """`ledger.posting_applied`: the posting and the indicator's natural-side balances after it.
     The hot path of the derived stream (one per posting), so rendered by hand: every string in it
     is an identifier, a code or a date (see `_s`)."""
@@ -69,7 +69,8 @@ def posting_applied(topic: str, posting: Posting, *, journal_seq: int, region: s
         f'"type":"ledger.posting_applied","time":"{time_iso}","subject":{_s(posting.indicator_id)},'
         f'"region":"{region}","datacontenttype":"application/json","data":{{'
         f'"posting_id":"{pid}","journal_seq":{journal_seq},"source_event_id":"{source_event_id}",'
-        f'"source_event_type":"{source_event_type}","indicator_id":"{posting.indicator_id}",'
+        f'"source_event_type":"{source_event_type}","source_subject":{_s(source_subject)},'
+        f'"indicator_id":"{posting.indicator_id}",'
         f'"fund_code":{_s(fund_code)},"budget_year":{"null" if budget_year is None else budget_year},'
         f'"booked_on":"{posting.booked_on.isoformat()}","red_ink":{"true" if posting.red_ink else "false"},'
         f'"reverses_event_id":{_s(reverses)},"moves":[{moves}],"balances":{{{bal}}}}}}}'
@@ -111,3 +112,44 @@ def fund_link_conflict(topic: str, *, fund_code: str, upper_fund_codes: list[str
     data = {"fund_code": fund_code, "upper_fund_codes": upper_fund_codes, "source_event_id": source_event_id}
     return _event(topic, "ledger.fund_link_conflict", derived_id("fund-link", fund_code, source_event_id), region,
                   time, fund_code, data)
+
+
+def partition_keys(partitions: int) -> list[bytes]:
+    """A key per partition of an n-partition topic (the default partitioner, murmur2 as the Java
+    client, puts key i on partition i): markers must land on every partition, and the outbox keeps
+    only keys."""
+    from aiokafka.partitioner import murmur2
+
+    keys: dict[int, bytes] = {}
+    n = 0
+    while len(keys) < partitions:
+        key = f"ledger-progress-{n}".encode()
+        keys.setdefault((murmur2(key) & 0x7FFFFFFF) % partitions, key)
+        n += 1
+    return [keys[q] for q in range(partitions)]
+
+
+class ProgressMarkers:
+    """`ledger.progress` on every ledger partition after a batch's postings (same transaction, later
+    outbox rows, so a reader of partition q has read q's postings of the input before `positions`)."""
+
+    def __init__(self, topic: str, partitions: int) -> None:
+        self.topic = topic
+        self.keys = partition_keys(partitions)
+        self.seq = 0
+
+    def __call__(self, positions: Mapping[tuple[str, int], int], newest: Mapping[tuple[str, int], dt.datetime]
+                 ) -> list[Outgoing]:
+        self.seq += 1
+        now = dt.datetime.now(dt.UTC)
+        stamp = f"{now:%Y%m%d%H%M%S%f}-{self.seq}"
+        pos = {f"{t}:{p}": o for (t, p), o in sorted(positions.items())}
+        new = {f"{t}:{p}": v.isoformat() for (t, p), v in sorted(newest.items())}
+        out = []
+        for q, key in enumerate(self.keys):
+            data = {"positions": pos, "newest": new, "partition": q}
+            out.append(Outgoing(self.topic, key, json.dumps(
+                {"specversion": "1.0", "id": f"ledger:progress:{stamp}:{q}", "source": SOURCE,
+                 "type": "ledger.progress", "time": now.isoformat(), "subject": None, "region": "000000",
+                 "datacontenttype": "application/json", "data": data}, separators=(",", ":")).encode()))
+        return out

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from contracts.topics import Family
+from contracts.topics import TOPICS, Family
 from services.ledger import schema
 from services.ledger.api import create_app
+from services.ledger.derived import ProgressMarkers
 from services.ledger.recorder import Recorder
+from services.runtime.audit import AuditSink
 from services.runtime.db import make_engine, migrate_async
 from services.runtime.kafka import ensure_topics, make_producer
 from services.runtime.projection import Projection
@@ -25,6 +27,7 @@ def make_projection(settings: Settings, engine, producer, *, group_id: str | Non
         topics=[settings.topic(f) for f in CONSUMED],
         tracking=schema.tracking, outbox=schema.outbox,
         apply=Recorder.for_settings(settings), producer=producer,
+        markers=ProgressMarkers(settings.topic(Family.ledger), TOPICS[Family.ledger].partitions),
     )
 
 
@@ -38,6 +41,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     try:
         projection = make_projection(settings, engine, producer)
         app = create_app(engine, projection, settings)
+        app.state.audit = AuditSink(settings, producer, "ledger")
         await serve(app, settings.host, settings.ledger_port, [projection.run], stop)
     finally:
         await producer.stop()

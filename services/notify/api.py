@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,7 +17,10 @@ from contracts.alert import AlertLevel, DeliveryChannel
 from contracts.types import RegionCode, region_prefix
 from services.notify import store
 from services.notify.routing import redact_url
+from services.runtime.auth import CurrentPrincipal, OptionalPrincipal, Principal
+from services.runtime.http import Health, Offset, limit_bodies
 from services.runtime.projection import Projection, lag
+from services.runtime.settings import Settings
 
 
 class _Utc(BaseModel):
@@ -70,6 +73,7 @@ class DeliveryPage(BaseModel):
 
 
 class Status(BaseModel):
+    status: str = "ok"
     events_applied: int = Field(description="events this process applied since it started")
     dead_lettered: int = Field(description="events this process sent to the dead-letter topic")
     pending_deliveries: int
@@ -91,10 +95,18 @@ def _engine(request: Request) -> AsyncEngine:
 
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (at most 500)")]
-Offset = Annotated[int, Query(ge=0)]
 
 
-def create_app(engine: AsyncEngine, projection: Projection | None = None) -> FastAPI:
+def _groups(principal: Principal, requested: str | None) -> tuple[str, ...] | None:
+    """The groups a query may show: every group for the treasury group, rule administrators and
+    auditors; a member only its own (403 when it asks for another)."""
+    allowed = principal.group_filter
+    if requested is not None and allowed is not None and requested not in allowed:
+        raise HTTPException(403, f"group {requested} is not yours; you act for {', '.join(allowed) or 'no group'}")
+    return allowed
+
+
+def create_app(engine: AsyncEngine, projection: Projection | None = None, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="fundwatch notify",
         description="预警信息推送：按“谁主管、谁负责”路由至业务组，收件箱与推送记录。",
@@ -102,6 +114,9 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None) -> Fas
     )
     app.state.engine = engine
     app.state.projection = projection
+    if settings is not None:
+        app.state.settings = settings
+    limit_bodies(app, settings.max_body_bytes if settings else 1 << 20)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -110,6 +125,7 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None) -> Fas
     @app.get("/v1/inbox", response_model=InboxPage, summary="预警收件箱 (alert inbox)")
     async def inbox(
         engine: EngineDep,
+        principal: CurrentPrincipal,
         group: Annotated[str | None, Query(description="业务组代码 group code")] = None,
         region: Annotated[RegionCode | None, Query(description="行政区划范围：该区划及其下级")] = None,
         level: AlertLevel | None = None,
@@ -118,33 +134,42 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None) -> Fas
         offset: Offset = 0,
     ) -> InboxPage:
         page = await store.list_inbox(
-            engine, group=group, region_prefix=region_prefix(region) if region else None,
+            engine, group=group, region_prefix=region_prefix(principal.scope(region)),
             level=level.value if level else None, rule_id=rule_id, limit=limit, offset=offset,
+            groups=_groups(principal, group),
         )
         return InboxPage(items=[InboxItem(**r, event=json.loads(r["payload"])) for r in page.items], total=page.total)
 
     @app.get("/v1/deliveries", response_model=DeliveryPage, summary="推送记录 (delivery log)")
     async def deliveries(
         engine: EngineDep,
+        principal: CurrentPrincipal,
+        region: Annotated[RegionCode | None, Query(description="行政区划范围：该区划及其下级")] = None,
+        group: Annotated[str | None, Query(description="业务组代码 group code")] = None,
         status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
         channel: DeliveryChannel | None = None,
         alert_id: str | None = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> DeliveryPage:
+        allowed = _groups(principal, group)
         page = await store.list_deliveries(
             engine, status=status, channel=channel.value if channel else None, alert_id=alert_id,
-            limit=limit, offset=offset,
+            limit=limit, offset=offset, region_prefix=region_prefix(principal.scope(region)),
+            groups=(group,) if group else allowed,
         )
         items = [DeliveryItem(**{**r, "target": redact_url(r["target"])}) for r in page.items]
         return DeliveryPage(items=items, total=page.total)
 
     @app.get("/v1/routes", response_model=list[RouteItem], summary="业务组分工 (group routes)")
-    async def routes(engine: EngineDep) -> list[RouteItem]:
-        return [RouteItem(**r) for r in await store.list_routes(engine)]
+    async def routes(engine: EngineDep, principal: CurrentPrincipal) -> list[RouteItem]:
+        return [RouteItem(**r) for r in await store.list_routes(engine, region_prefix=principal.prefix,
+                                                                  groups=principal.group_filter)]
 
-    @app.get("/v1/status", response_model=Status)
-    async def status(engine: EngineDep, request: Request) -> Status:
+    @app.get("/v1/status", response_model=Status | Health, summary="health for anyone; counters for a signed-in user")
+    async def status(engine: EngineDep, request: Request, principal: OptionalPrincipal) -> Status | Health:
+        if principal is None:
+            return Health()
         running: Projection | None = request.app.state.projection
         counts = await store.counts(engine)
         return Status(

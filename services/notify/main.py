@@ -11,6 +11,7 @@ from services.notify import store
 from services.notify.api import create_app
 from services.notify.delivery import DeliveryWorker
 from services.notify.handlers import make_apply
+from services.runtime.audit import AuditSink
 from services.runtime.db import make_engine, migrate_async
 from services.runtime.kafka import ensure_topics, make_producer, wait_for_broker
 from services.runtime.projection import Projection
@@ -37,8 +38,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             tracking=store.tracking, outbox=store.outbox, apply=make_apply(settings), producer=producer,
         )
         worker = DeliveryWorker(settings, engine, on_outcome=projection.wake_relay)
-        await serve(create_app(engine, projection), settings.host, settings.notify_port,
-                    [projection.run, worker.run], stop)
+        app = create_app(engine, projection, settings)
+        app.state.audit = AuditSink(settings, producer, "notify")
+        await serve(app, settings.host, settings.notify_port, [projection.run, worker.run], stop)
 
 
 def main(settings: Settings) -> int:

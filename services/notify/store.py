@@ -25,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.notify.routing import Route
 from services.runtime.projection import outbox_table, tracking_table
@@ -195,10 +196,13 @@ async def _page(engine: AsyncEngine, table: Table, conditions: list, limit: int,
 
 async def list_inbox(
     engine: AsyncEngine, *, group: str | None = None, region_prefix: str | None = None, level: str | None = None,
-    rule_id: str | None = None, limit: int = 100, offset: int = 0,
+    rule_id: str | None = None, limit: int = 100, offset: int = 0, groups: Sequence[str] | None = None,
 ) -> Page:
-    """Newest first. `region_prefix` keeps rows whose region starts with it (scope check)."""
-    conditions = []
+    """Newest first. `region_prefix` keeps rows whose region starts with it, `groups` (if given)
+    those of these groups (scope checks)."""
+    conditions: list[ColumnElement[bool]] = []
+    if groups is not None:
+        conditions.append(inbox.c.group_code.in_(list(groups)))
     if group:
         conditions.append(inbox.c.group_code == group)
     if region_prefix:
@@ -212,9 +216,13 @@ async def list_inbox(
 
 async def list_deliveries(
     engine: AsyncEngine, *, status: str | None = None, channel: str | None = None, alert_id: str | None = None,
-    limit: int = 100, offset: int = 0,
+    limit: int = 100, offset: int = 0, region_prefix: str | None = None, groups: Sequence[str] | None = None,
 ) -> Page:
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
+    if region_prefix:
+        conditions.append(deliveries.c.region.startswith(region_prefix, autoescape=True))
+    if groups is not None:
+        conditions.append(deliveries.c.group_code.in_(list(groups)))
     if status:
         conditions.append(deliveries.c.status == status)
     if channel:
@@ -224,10 +232,15 @@ async def list_deliveries(
     return await _page(engine, deliveries, conditions, limit, offset)
 
 
-async def list_routes(engine: AsyncEngine) -> list[dict[str, Any]]:
+async def list_routes(engine: AsyncEngine, *, region_prefix: str = "",
+                      groups: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The routes that apply within `region_prefix`: set for a region in it, or above it (a
+    province-wide route applies to its counties too); of `groups` if given."""
     async with engine.connect() as conn:
         rows = await conn.execute(select(group_routes).order_by(group_routes.c.scope, group_routes.c.seq))
-        return [dict(r._mapping) for r in rows]
+        return [dict(r._mapping) for r in rows
+                if (r.scope.startswith(region_prefix) or region_prefix.startswith(r.scope))
+                and (groups is None or r.group_code in groups)]
 
 
 async def counts(engine: AsyncEngine) -> dict[str, dict[str, int]]:

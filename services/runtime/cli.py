@@ -7,12 +7,13 @@ import asyncio
 import importlib
 import os
 import sys
+from typing import Any
 
 from services.runtime.settings import get_settings
 
-SERVICES = ("ingest", "ledger", "alerts", "notify")  # the HTTP services
+SERVICES = ("ingest", "ledger", "alerts", "notify", "access")  # the HTTP services
 WORKERS = ("alerts-worker",)  # background roles without a public API (faust web on an internal port)
-MIGRATED = ("ledger", "notify", "alerts")
+MIGRATED = ("ledger", "notify", "alerts", "ingest", "access")
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -81,7 +82,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         for p in paths:
             print(f"wrote {p}")
     if args.send:
-        sent = demo.send(demo.iter_events(size=args.size, seed=args.seed), args.send)
+        if not args.api_key:
+            print("--send needs --api-key (or FUNDWATCH_API_KEY): ingest takes events from registered clients only",
+                  file=sys.stderr)
+            return 2
+        sent = demo.send(demo.iter_events(size=args.size, seed=args.seed), args.send, api_key=args.api_key)
         print(f"sent {sent} events to {args.send}")
     if not args.out and not args.send:
         print("nothing to do: give --out DIR and/or --send INGEST_URL", file=sys.stderr)
@@ -109,8 +114,63 @@ def _cmd_token(args: argparse.Namespace) -> int:
     from services.runtime.auth import issue_token
 
     token = issue_token(get_settings(), args.user, args.region, tuple(args.group or ()),
-                        ttl=dt.timedelta(hours=args.hours))
+                        ttl=dt.timedelta(hours=args.hours), roles=tuple(args.role) if args.role else None)
     print(token)
+    return 0
+
+
+def _cmd_client(args: argparse.Namespace) -> int:
+    """Register, rotate, revoke and list upstream clients (ingest's API keys) on the platform database."""
+    import datetime as dt
+
+    from contracts.audit import ActorKind
+    from services.ingest import registry, store
+
+    settings = get_settings()
+    who: dict[str, Any] = {"actor": f"cli:{os.environ.get('USER', 'unknown')}", "actor_kind": ActorKind.system}
+    try:
+        if args.client_command == "create":
+            client, made = registry.run(settings, lambda c: registry.create(
+                c, settings, client_id=args.id, name=args.name, scope=args.scope,
+                families=args.family or ["reference", "indicator", "payment", "performance"], **who))
+            print(f"client {client.client_id}: scope {client.scope}, families {', '.join(client.families)}")
+            print(f"API key (shown once, keep it secret): {made.api_key}")
+        elif args.client_command == "rotate":
+            made = registry.run(settings, lambda c: registry.rotate(
+                c, settings, args.id, grace=dt.timedelta(hours=args.grace_hours), **who))
+            print(f"new API key of {args.id} (shown once): {made.api_key}")
+        elif args.client_command == "revoke":
+            client = registry.run(settings, lambda c: registry.revoke(c, settings, args.id, **who))
+            print(f"client {client.client_id} revoked at {client.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+        else:
+            clients, total = registry.run(settings, lambda c: store.list_clients(c, "", 1000, 0))
+            for c in clients:
+                print(f"{c.client_id:<32} {c.scope} {'active ' if c.active else 'revoked'} {','.join(c.families)}  "
+                      f"{c.name}")
+            print(f"{total} client(s)")
+    except (registry.NotFound, registry.Conflict, ValueError) as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_user(args: argparse.Namespace) -> int:
+    """The first system administrator; everyone else goes through the art. 22 applications."""
+    import getpass
+
+    from services.access import admin
+    from services.access.service import Denied
+    from services.runtime.auth import Role
+
+    password = os.environ.get("FUNDWATCH_ADMIN_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
+    try:
+        user = admin.create_admin(get_settings(), args.username, args.name or args.username, args.region, password,
+                                  force=args.force, role=Role(args.role))
+    except Denied as exc:
+        print(f"refused: {exc.reason}", file=sys.stderr)
+        return 1
+    print(f"{args.role} {user.username} ({user.region}) created; log in at "
+          f"{get_settings().url('access')}/v1/login")
     return 0
 
 
@@ -121,6 +181,12 @@ def _cmd_ledger(args: argparse.Namespace) -> int:
     if args.ledger_command == "rebuild":
         return rebuild.run_rebuild(settings, target_url=args.target_url, keep=args.keep, idle_timeout_s=args.timeout)
     return rebuild.run_verify(settings)
+
+
+def _roles():
+    from services.runtime.auth import Role
+
+    return list(Role)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--out", help="directory for events.jsonl, ground_truth.json, summary.json")
     p.add_argument("--send", metavar="INGEST_URL", help="POST the events to ingest")
+    p.add_argument("--api-key", default=os.environ.get("FUNDWATCH_API_KEY"),
+                   help="API key of a client whose scope covers every event (e.g. the Ministry's)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("token", help="issue an API token for a user of a region (three-tier scope)")
@@ -160,7 +228,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", default="operator")
     p.add_argument("--group", action="append", help="responsible group the user acts for (repeatable)")
     p.add_argument("--hours", type=float, default=12)
+    p.add_argument("--role", action="append", choices=[r.value for r in _roles()],
+                   help="role (repeatable); default: member with --group, else treasury")
     p.set_defaults(func=_cmd_token)
+
+    p = sub.add_parser("client", help="upstream systems and their ingest API keys")
+    client = p.add_subparsers(dest="client_command", required=True)
+    q = client.add_parser("create", help="register a client; prints its API key once")
+    q.add_argument("--id", required=True, help="client id, e.g. budget-execution-410324")
+    q.add_argument("--name", required=True, help="display name, e.g. 栾川县预算执行系统")
+    q.add_argument("--scope", required=True, help="region code it sends for (and below)")
+    q.add_argument("--family", action="append", choices=["reference", "indicator", "payment", "performance"],
+                   help="event family it may send (repeatable; default all four)")
+    q.set_defaults(func=_cmd_client)
+    q = client.add_parser("rotate", help="a new key; the old ones stop now or after --grace-hours")
+    q.add_argument("--id", required=True)
+    q.add_argument("--grace-hours", type=float, default=0.0)
+    q.set_defaults(func=_cmd_client)
+    q = client.add_parser("revoke", help="the client and all its keys stop now")
+    q.add_argument("--id", required=True)
+    q.set_defaults(func=_cmd_client)
+    client.add_parser("list", help="every registered client").set_defaults(func=_cmd_client)
+
+    p = sub.add_parser("user", help="users of the access service")
+    user = p.add_subparsers(dest="user_command", required=True)
+    q = user.add_parser("create-admin", help="create the first system administrator (password from "
+                                             "FUNDWATCH_ADMIN_PASSWORD or a prompt)")
+    q.add_argument("--username", required=True)
+    q.add_argument("--name", help="display name")
+    q.add_argument("--region", default="000000", help="the administrator's region (default 000000)")
+    q.add_argument("--role", choices=["sysadmin", "treasury"], default="sysadmin",
+                   help="sysadmin (default), or treasury: the first treasury operator, who confirms applications")
+    q.add_argument("--force", action="store_true", help="even if an active user with that role exists")
+    q.set_defaults(func=_cmd_user)
 
     p = sub.add_parser("ledger", help="ledger replay and audit")
     ledger = p.add_subparsers(dest="ledger_command", required=True)

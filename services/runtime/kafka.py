@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -18,6 +19,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
 from contracts.topics import TOPICS, Family
+from contracts.types import mask
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -146,17 +148,42 @@ async def wait_for_broker(bootstrap: str, timeout_s: float = 30.0) -> None:
     raise TimeoutError(f"Kafka broker {bootstrap} not reachable: {last!r}")
 
 
+_LONG_NUMBER = re.compile("(?<![0-9A-Za-z０-９])[0-9０-９]{13,}[0-9Xx０-９Ｘ]?(?![0-9A-Za-z０-９])")
+_PERSONAL_KEYS = frozenset({"account", "person", "related_person", "citizen_id", "account_no"})
+
+
+def _mask_strings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: mask(v) if k in _PERSONAL_KEYS and isinstance(v, str) else _mask_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_strings(v) for v in value]
+    return value
+
+
+def redact(text: str) -> str:
+    """`text` without clear citizen IDs or account numbers (seed 000 art. 25): in JSON, the
+    values of personal fields are masked (however short); anywhere, a run of 13 or more digits
+    is (IDs are 18, bank accounts mostly 16–19; region codes, amounts and sequence numbers are
+    shorter)."""
+    try:
+        text = json.dumps(_mask_strings(json.loads(text)), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        pass
+    return _LONG_NUMBER.sub(lambda m: mask(m.group()), text)
+
+
 async def send_dead_letter(
     producer: AIOKafkaProducer, settings: Settings, *, source_topic: str, partition: int, offset: int,
     value: bytes | None, reason: str,
 ) -> None:
     """Park a message no consumer can apply, with the reason; the consumer then moves on."""
+    reason = redact(reason)[:2000]
     record = {
         "source_topic": source_topic,
         "partition": partition,
         "offset": offset,
-        "reason": reason[:2000],
-        "value": (value or b"").decode("utf-8", "replace")[:100_000],
+        "reason": reason,
+        "value": redact((value or b"").decode("utf-8", "replace"))[:100_000],
     }
     await producer.send_and_wait(
         settings.topic(Family.deadletter), json.dumps(record, ensure_ascii=False).encode(), key=source_topic.encode()

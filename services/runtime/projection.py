@@ -12,8 +12,9 @@ service still owns its schema."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -68,6 +69,8 @@ class Delivery:
 
 
 Apply = Callable[[AsyncConnection, Sequence[Delivery]], Awaitable[list[Outgoing]]]
+# What to publish after every batch, given the next offset and the newest event time per input partition.
+Markers = Callable[[Mapping[tuple[str, int], int], Mapping[tuple[str, int], dt.datetime]], list[Outgoing]]
 
 
 class _SeekToStored(ConsumerRebalanceListener):
@@ -95,6 +98,7 @@ class Projection:
         outbox: Table | None,
         apply: Apply,
         producer: AIOKafkaProducer,
+        markers: Markers | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -107,6 +111,8 @@ class Projection:
         self.applied = 0
         self.dead_lettered = 0
         self.positions: dict[tuple[str, int], int] = {}
+        self.newest: dict[tuple[str, int], dt.datetime] = {}
+        self.markers = markers
         self._outbox_ready = asyncio.Event()
         self.consumer = make_consumer(settings, group_id)
 
@@ -124,6 +130,7 @@ class Projection:
                 await self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, offset)
+                self.positions.setdefault((tp.topic, tp.partition), offset)
 
     async def run(self, stop: asyncio.Event) -> None:
         self.consumer.subscribe(self.topics, listener=_SeekToStored(self))
@@ -173,8 +180,15 @@ class Projection:
         next_offsets: dict[tuple[str, int], int] = {}
         for r in records:
             next_offsets[(r.topic, r.partition)] = max(next_offsets.get((r.topic, r.partition), 0), r.offset + 1)
+        newest = dict(self.newest)
+        for d in deliveries:
+            tp = (d.record.topic, d.record.partition)
+            if tp not in newest or d.event.time > newest[tp]:
+                newest[tp] = d.event.time
         async with self.engine.begin() as conn:
             outgoing = await self.apply(conn, deliveries) if deliveries else []
+            if self.markers is not None:
+                outgoing = [*outgoing, *self.markers({**self.positions, **next_offsets}, newest)]
             for (topic, partition), offset in next_offsets.items():
                 await conn.execute(
                     upsert(conn, self.tracking, {"topic": topic, "partition": partition, "next_offset": offset},
@@ -185,6 +199,7 @@ class Projection:
                     self.outbox.insert(), [{"topic": o.topic, "key": o.key, "value": o.value} for o in outgoing]
                 )
         self.positions.update(next_offsets)
+        self.newest = newest
         self.applied += len(deliveries)
         if outgoing:
             self.wake_relay()

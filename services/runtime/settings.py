@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import stat
+import time
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -11,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.topics import TOPICS, Family
 
 EMBEDDED_PII_KEY = "embedded-demo-key-not-for-production"
-EMBEDDED_AUTH_SECRET = "embedded-auth-secret-not-for-production"
+MIN_AUTH_SECRET = 32  # bytes of an HS256 key (RFC 7518 §3.2: at least the hash size)
 
 
 class Settings(BaseSettings):
@@ -22,13 +27,22 @@ class Settings(BaseSettings):
     topic_prefix: str = "fundwatch"
     database_url: str = "sqlite+aiosqlite:///var/fundwatch.db"
     pii_key: SecretStr = SecretStr(EMBEDDED_PII_KEY)
-    auth_secret: SecretStr = SecretStr(EMBEDDED_AUTH_SECRET)
+    # HS256 key of the API tokens. Production: required. Embedded: unset, and a random one is made
+    # at first start in `secret_file` (0600) — never a constant that a reader of the code could use.
+    auth_secret: SecretStr | None = None
+    secret_file: Path = Path("var/auth-secret")
+    access_token_ttl_s: int = Field(900, ge=30, le=86400, description="lifetime of a login's access token")
+    refresh_token_ttl_s: int = Field(43200, ge=60, le=30 * 86400, description="lifetime of a refresh token")
+    ingest_max_body_bytes: int = 16 << 20  # a batch of 5,000 events fits; a 20 MB body is refused unread
+    max_body_bytes: int = 1 << 20  # every other API
+    max_json_depth: int = 32  # events nest 5 deep; RecursionError territory is far beyond
 
     host: str = "127.0.0.1"
     ingest_port: int = 8000
     ledger_port: int = 8001
     alerts_port: int = 8002
     notify_port: int = 8003
+    access_port: int = 8004
 
     # Consumer-group timing: Tansu makes joins wait on these (DESIGN §9).
     session_timeout_ms: int = 6000
@@ -54,9 +68,21 @@ class Settings(BaseSettings):
             raise ValueError("FUNDWATCH_PII_KEY must be set to a real secret in production mode")
         if self.mode == "production" and len(self.pii_key.get_secret_value()) < 16:
             raise ValueError("FUNDWATCH_PII_KEY must be at least 16 characters")
-        if self.mode == "production" and self.auth_secret.get_secret_value() in (EMBEDDED_AUTH_SECRET, ""):
+        if self.mode == "production" and self.auth_secret is None:
             raise ValueError("FUNDWATCH_AUTH_SECRET must be set to a real secret in production mode")
+        if self.auth_secret is not None and len(self.auth_secret.get_secret_value().encode()) < MIN_AUTH_SECRET:
+            raise ValueError(f"FUNDWATCH_AUTH_SECRET must be at least {MIN_AUTH_SECRET} bytes (HS256 key)")
         return self
+
+    def token_secret(self) -> str:
+        """The HS256 key: FUNDWATCH_AUTH_SECRET, or (embedded) the one kept in `secret_file`."""
+        if self.auth_secret is not None:
+            return self.auth_secret.get_secret_value()
+        return embedded_secret(self.secret_file.resolve())
+
+    def with_secret(self) -> Settings:
+        """A copy that carries the token secret itself (what a supervisor hands its children)."""
+        return self.model_copy(update={"auth_secret": SecretStr(self.token_secret())})
 
     def topic(self, family: Family) -> str:
         return TOPICS[family].name(self.topic_prefix)
@@ -67,10 +93,36 @@ class Settings(BaseSettings):
 
     def url(self, service: str) -> str:
         port = {"ingest": self.ingest_port, "ledger": self.ledger_port, "alerts": self.alerts_port,
-                "notify": self.notify_port}[service]
+                "notify": self.notify_port, "access": self.access_port}[service]
         return f"http://{self.host}:{port}"
 
 
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+@lru_cache
+def embedded_secret(path: Path) -> str:
+    """Read the embedded installation's token secret, making it at first start: random, written
+    to a temporary file with mode 0600 and linked into place (so concurrent starters agree on one
+    and nobody reads a half-written file). A file that others may read is refused."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process was first: use its secret
+        finally:
+            tmp.unlink()
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise PermissionError(f"{path} may be read by others (mode {stat.filemode(mode)}); chmod 600 it")
+    secret = path.read_text().strip()
+    if len(secret.encode()) < MIN_AUTH_SECRET:
+        raise ValueError(f"{path} holds no usable secret (fewer than {MIN_AUTH_SECRET} bytes); delete it")
+    return secret

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from services.runtime.broker import EmbeddedBroker
-from services.runtime.cli import SERVICES, WORKERS
+from services.runtime.cli import MIGRATED, SERVICES, WORKERS
 from services.runtime.db import migrate
 from services.runtime.kafka import ensure_topics
 from services.runtime.settings import Settings
@@ -93,15 +93,6 @@ class Supervisor:
         self.children.clear()
 
 
-def ledger_idle(settings: Settings) -> bool:
-    """Has the ledger's consumer joined and applied everything on its topics?"""
-    try:
-        lag = httpx.get(f"{settings.url('ledger')}/v1/status", headers=central_headers(settings), timeout=5).json()["lag"]
-    except (httpx.HTTPError, KeyError, ValueError):
-        return False
-    return bool(lag) and not any(lag.values())  # {}: its consumer has not joined yet
-
-
 def _wait_ledger_caught_up(settings: Settings, expected: int, timeout_s: float = 300) -> int:
     deadline = time.monotonic() + timeout_s
     applied = 0
@@ -115,10 +106,60 @@ def _wait_ledger_caught_up(settings: Settings, expected: int, timeout_s: float =
 
 
 def central_headers(settings: Settings) -> dict[str, str]:
-    """Authorization of a Ministry-level (000000) principal, which sees every region."""
-    from services.runtime.auth import issue_token
+    """Authorization of a Ministry-level (000000) treasury operator, who sees every region."""
+    from services.runtime.auth import Role, issue_token
 
-    return {"Authorization": f"Bearer {issue_token(settings, 'supervisor', '000000')}"}
+    return {"Authorization": f"Bearer {issue_token(settings, 'supervisor', '000000', roles=(Role.treasury,))}"}
+
+
+def demo_clients(settings: Settings) -> dict[str, str]:
+    """Register the demo's upstream systems — one per county, the province's, the Ministry's —
+    and keep their keys in var/demo-api-keys.json (0600); returns API key by client scope."""
+    from contracts.audit import ActorKind
+    from services.demo import catalogue
+    from services.ingest import registry
+
+    wanted = [(f"county-{code}", f"{name}财政业务系统", code, ["reference", "indicator", "payment", "performance"])
+              for code, (name, _city) in catalogue.COUNTIES.items()]
+    wanted += [("province-410000", "河南省财政业务系统（全省）", catalogue.PROVINCE,
+                ["reference", "indicator", "payment", "performance"]),
+               ("ministry-000000", "财政部预算指标系统", catalogue.CENTRAL, ["reference", "indicator"])]
+
+    async def create(conn) -> dict[str, dict[str, str]]:
+        made = {}
+        for client_id, name, scope, families in wanted:
+            _client, key = await registry.create(conn, settings, client_id=client_id, name=name, scope=scope,
+                                                 families=families, actor="make run", actor_kind=ActorKind.system)
+            made[client_id] = {"scope": scope, "api_key": key.api_key}
+        return made
+
+    made = registry.run(settings, create)
+    path = VAR / "demo-api-keys.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(made, fh, ensure_ascii=False, indent=1)
+    return {v["scope"]: v["api_key"] for v in made.values()}
+
+
+def demo_users(settings: Settings) -> dict[str, str]:
+    """The first system administrator and treasury operator (`fundwatch user create-admin`), with
+    random passwords kept in var/demo-users.json (0600); returns password by user name."""
+    import secrets
+
+    from services.access import admin
+    from services.runtime.auth import Role
+
+    made = {}
+    for username, name, region, role in (("admin", "信息中心管理员", "000000", Role.sysadmin),
+                                         ("guoku", "国库组操作员", "410000", Role.treasury)):
+        password = secrets.token_urlsafe(12)
+        admin.create_admin(settings, username, name, region, password, role=role)
+        made[username] = password
+    path = VAR / "demo-users.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(made, fh, indent=1)
+    return made
 
 
 def summary(settings: Settings) -> dict:
@@ -144,7 +185,14 @@ def print_summary(settings: Settings, data: dict, elapsed: float) -> None:
         print(f"  {name:<7} {settings.url(name)}{docs}")
     print(f"  broker  {settings.kafka_bootstrap} (embedded Tansu, memory only)")
     print(f"  store   {settings.database_url}")
-    print(f"  token   (Ministry scope, 12 h) {central_headers(settings)['Authorization']}")
+    print(f"  token   (Ministry treasury operator, 12 h) {central_headers(settings)['Authorization']}")
+    keys = data.get("api_keys") or {}
+    if "410324" in keys:
+        print("  send    upstream systems post with their client's API key (all keys: var/demo-api-keys.json):")
+        print(f"          curl -X POST {settings.url('ingest')}/v1/events -H 'Authorization: Bearer {keys['410324']}' \\")
+        print("               -H 'content-type: application/json' -d @event.json    # county 410324 only")
+    if data.get("users"):
+        print(f"  login   POST {settings.url('access')}/v1/login as admin or guoku (passwords: var/demo-users.json)")
     print("-" * 72)
     print(f"  events ingested      {ingest['accepted_total']}")
     print(f"  ledger applied       {data['ledger_status']['events_applied']}")
@@ -173,7 +221,7 @@ def _wait_settled(settings: Settings, quiet_s: float = 7.0, timeout_s: float = 9
     last, since = None, time.monotonic()
     while time.monotonic() < deadline:
         try:
-            now = (httpx.get(f"{settings.url('alerts')}/v1/status", timeout=5).text,
+            now = (httpx.get(f"{settings.url('alerts')}/v1/status", headers=headers, timeout=5).text,
                    httpx.get(f"{settings.url('notify')}/v1/status", headers=headers, timeout=5).json().get("inbox_by_level"))
         except httpx.HTTPError:
             now = None
@@ -194,30 +242,33 @@ def up(database_url: str | None = None, size: int = 2000, demo: bool = True, kee
         shutil.rmtree(VAR)  # the broker keeps nothing across runs, so neither does the embedded store
     VAR.mkdir(exist_ok=True)
     broker = EmbeddedBroker(int(base.kafka_bootstrap.rsplit(":", 1)[1]), log_path=VAR / "broker.log")
-    settings = base.model_copy(update={"database_url": database_url or base.database_url})
+    # The token secret is resolved once (embedded: made in var/ at first start) and handed to every child.
+    settings = base.model_copy(update={"database_url": database_url or base.database_url}).with_secret()
     print(f"starting embedded broker on {broker.bootstrap} …", flush=True)
     broker.start()
     supervisor = Supervisor(settings, VAR)
     try:
         asyncio.run(ensure_topics(settings))
-        for service in ("ledger", "notify", "alerts"):
+        for service in MIGRATED:
             migrate(settings.database_url, service)
+        api_keys = demo_clients(settings) if demo else {}
+        users = demo_users(settings) if demo else {}
         for service in (*SERVICES, *WORKERS):
             supervisor.start(service)
-        print("starting ingest, ledger, alerts, notify …", flush=True)
+        print(f"starting {', '.join(SERVICES)} …", flush=True)
         supervisor.wait_healthy()
         if demo:
             from services import demo as demo_data
 
-            print(f"loading demo data (size {size}) through ingest …", flush=True)
-            sent = demo_data.send_daily(demo_data.iter_events(size=size), settings.url("ingest"),
-                                        lambda: ledger_idle(settings))
+            print(f"loading demo data (size {size}) through ingest, one upstream source after another …", flush=True)
+            sent = demo_data.send_by_source(demo_data.iter_events(size=size), settings.url("ingest"),
+                                            api_key=api_keys)
             ledger_events = sum(1 for e in demo_data.iter_events(size=size)
                                 if e["type"].split(".")[0] in ("indicator", "payment"))
             print(f"sent {sent} events; waiting for the ledger and the alerts to catch up …", flush=True)
             _wait_ledger_caught_up(settings, ledger_events)
             _wait_settled(settings)
-        print_summary(settings, summary(settings), time.monotonic() - started)
+        print_summary(settings, {**summary(settings), "api_keys": api_keys, "users": users}, time.monotonic() - started)
         while all(c.process.poll() is None for c in supervisor.children):
             time.sleep(1)
         dead = [c.name for c in supervisor.children if c.process.poll() is not None]

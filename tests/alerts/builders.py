@@ -6,9 +6,13 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from services.alerts.catalogue import CATALOGUE
 from services.alerts.config import RuleConfig, RuleConfigs
-from services.alerts.model import Allocation, Fund, IndicatorDoc, Line, Pay
+from services.alerts.findings import Finding
+from services.alerts.model import Allocation, Fund, IndicatorDoc, Line, Move, Pay, Posting, Record, Registration
+from services.alerts.rules.registry import Rules
 
 T = "2026-03-02T10:00:00+08:00"
 
@@ -45,6 +49,23 @@ def line(**kw: Any) -> Line:
     return Line(**base)
 
 
+def registration(**kw: Any) -> Registration:
+    base = dict(event_id="e-acct", at=T, kind="designated", status="active", holder="栾川县财政局", unit="410324001",
+                effective_on=None)
+    base.update(kw)
+    return Registration(**base)
+
+
+def record(kind: str, date: str, **kw: Any) -> Record:
+    from services.alerts.findings import evidence
+
+    base = dict(record_id=f"R-{kind}-{date}", kind=kind, date=date,
+                ev=evidence(f"e-{kind}", "external.recorded", T, "410324", kind=kind, record_date=date),
+                status=None, unit=None)
+    base.update(kw)
+    return Record(**base)
+
+
 def doc(**kw: Any) -> IndicatorDoc:
     base = dict(indicator_id="IND-410324-1", event_id="e-reg", event_type="indicator.registered", region="410324",
                 at=T, fund="C22", amount=Decimal("100000.00"), budget_year=2026, doc_no="洛财农〔2026〕12号",
@@ -70,6 +91,17 @@ def allocation(**kw: Any) -> Allocation:
     return Allocation(**base)
 
 
+def posting(seq: int, kind: str, on: str, moves: list[tuple[str, str, int] | tuple[str, str, int, str]], *,
+            indicator_id: str = "IND-410324-1", subject: str | None = None, red_ink: bool = False,
+            at: str | None = None, region: str = "410324") -> Posting:
+    """A ledger posting (moves in fen) as the alerts see it."""
+    from services.alerts.clock import event_key
+
+    when = at or f"{on}T12:00:00+08:00"
+    return Posting(f"ledger:e{seq}:0", region, when, indicator_id, kind, on, tuple(Move(*m) for m in moves), seq,
+                   event_key(when), f"e{seq}", subject, red_ink)
+
+
 FUNDS = {
     "C22": Fund("C22", "central", None, ("21305", "2130504", "2130505"), "agri", False),
     "C23": Fund("C23", "central", None, ("21303",), "agri", False),
@@ -82,40 +114,31 @@ FUNDS = {
 ALL_RULES = sorted(CATALOGUE)
 
 
-def exceeded(kind: str, **kw: Any):
-    """A ledger.balance_exceeded envelope."""
-    import datetime as dt
-
-    from contracts.envelope import make_event
-    from contracts.ledger import BalanceExceeded
-
-    data = BalanceExceeded(kind=kind, source_event_id="e-src", indicator_id="IND-1", fund_code="C22",
-                           amount=Decimal("120.00"), available=Decimal("100.00"), **kw)
-    return make_event("ledger.balance_exceeded", data, id="ledger:exceeded:e-src", region="410324",
-                      time=dt.datetime(2026, 3, 2, 10, tzinfo=dt.timezone(dt.timedelta(hours=8))))
+def run(fn: Any, *args: Any, configs: RuleConfigs | None = None, year: int = 2026, region: str = "410324"
+        ) -> list[Finding]:
+    """One rule through the registry's gating, as an entity runs it: what it found."""
+    return Rules(configs or RuleConfigs()).run(fn, year, region, *args)
 
 
-def route_findings(event) -> list:
-    """The findings stage 1 raises for one event (defaults of every rule)."""
-    from services.alerts.findings import Finding
-    from services.alerts.routing import route
+def facts_findings(event: dict) -> list[Finding]:
+    """The findings an event raises by itself (ingress, every rule on its defaults)."""
+    from contracts import parse_event
+    from services.alerts import facts as f
+    from services.alerts import ingress
+    from tests.alerts.harness import PII_KEY
 
-    configs = RuleConfigs()
-    facts = route(event, lambda rule, year: configs.get(rule, year))
-    return [Finding.from_wire(f["x"]) for f in facts if f["f"] == "finding"]
+    facts = ingress.facts_of(parse_event(event, pii_key=PII_KEY), Rules(RuleConfigs()))
+    return [x.finding for x in facts if isinstance(x, f.FindingRaised)]
 
 
-def posting(n: int, indicator_id: str, kind: str, on: str, balances: dict[str, str], moves: list[tuple[str, str, str]],
-            region: str = "410324"):
-    """A ledger.posting_applied envelope (balances in yuan, natural side)."""
-    import datetime as dt
+def key_facts(finding: Finding) -> dict[str, str]:
+    """The evidence's facts of a finding, merged (first event wins): what the rule looked at."""
+    out: dict[str, str] = {}
+    for e in finding.evidence:
+        for k, v in e.facts:
+            out.setdefault(k, v)
+    return out
 
-    from contracts.envelope import make_event
-    from contracts.ledger import Move, PostingApplied
 
-    data = PostingApplied(posting_id=f"e{n}:0", journal_seq=n, source_event_id=f"e{n}", source_event_type=kind,
-                          indicator_id=indicator_id, booked_on=dt.date.fromisoformat(on),
-                          moves=[Move(debit=d, credit=c, amount=Decimal(a)) for d, c, a in moves],
-                          balances={k: Decimal(v) for k, v in balances.items()})
-    return make_event("ledger.posting_applied", data, id=f"ledger:e{n}:0", region=region,
-                      time=dt.datetime.fromisoformat(f"{on}T12:00:00+08:00"))
+def plain(obj: Any) -> Any:
+    return msgspec.to_builtins(obj)

@@ -1,85 +1,159 @@
-"""An in-memory run of both engine stages over a list of events (no broker, no faust):
-the same `route` and `Engine.process` the worker calls, with a dict for the state table."""
+"""An in-memory run of both engine stages over a list of events (no broker, no faust): the same
+`Rounds` and `Engine.process` the worker uses, with a dict for the state and simulated input
+partitions (an event goes to the partition its fiscal unit hashes to, as the producer sends it).
+
+With `ledger=True` the events also go through the real ledger (its recorder on SQLite) batch by
+batch, its derived stream and its `ledger.progress` markers follow each batch — the alerts' view of
+a live run."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
+
+from aiokafka.partitioner import murmur2
 
 from contracts import parse_event
-from contracts.envelope import Envelope
-from services.alerts.clock import ClockMode, Progress
+from contracts.envelope import EVENT_TYPES, Envelope
+from contracts.ledger import LedgerProgress
+from contracts.topics import TOPICS, Family
 from services.alerts.config import RuleConfigs
 from services.alerts.engine import Engine
+from services.alerts.facts import Work
 from services.alerts.lifecycle import Transition
-from services.alerts.routing import partitions_of, route, watermark_of
+from services.alerts.rounds import Rounds
+from services.alerts.rules.registry import Rules
 
 PII_KEY = b"embedded-demo-key-not-for-production"
+INPUT = ("reference", "indicator", "payment", "performance")
+
+
+def partition_for(event: Envelope) -> tuple[str, int]:
+    family = EVENT_TYPES[event.type][1]
+    count = TOPICS[family].partitions
+    return family.value, (murmur2(event.key) & 0x7FFFFFFF) % count
 
 
 class Harness:
-    def __init__(self, partitions: int = 6, mode: ClockMode = ClockMode.event, configs: RuleConfigs | None = None,
-                 wall: float = 0.0) -> None:
+    def __init__(self, partitions: int = 2, *, event_time: bool = True, configs: RuleConfigs | None = None,
+                 wall: float = 1_700_000_000.0, lateness_days: float = 1.0, ledger_db: str | None = None,
+                 idle_s: float = 10.0) -> None:
         self.partitions = partitions
         self.configs = configs or RuleConfigs()
-        self.engine = Engine(self.configs, mode, partitions, reference_partitions=1)
+        self.ledger_db = ledger_db
+        lateness = {f: dt.timedelta(days=lateness_days) for f in INPUT}
+        self.engine = Engine(self.configs, partitions, event_time=event_time, lateness=lateness, idle_s=idle_s,
+                             ledger_partitions=1 if ledger_db else 0)
+        self.rounds = Rounds(Rules(self.configs), partitions, {f: f for f in INPUT})
+        for family in INPUT:  # every input partition exists from the start, as on the broker
+            for q in range(TOPICS[Family(family)].partitions):
+                self.rounds.know(family, q)
         self.store: dict = {}
-        self.progress = Progress()
         self.transitions: list[Transition] = []
         self.refusals: list[dict] = []
+        self.dead: list = []
         self.wall = wall
-        self.routed = 0.0
+        self.idle_s = idle_s
+        self.offsets: dict[tuple[str, int], int] = defaultdict(int)
+        self.ledger_offsets: dict[str, int] = {}
+        self.work_offsets: dict[int, int] = defaultdict(int)
+        self._ledger_engine = None
 
-    def cfg(self, rule, year):
+    def cfg(self, rule: str, year: int | None):
         c = self.configs.get(rule, year)
         return c if c.enabled else None
 
-    def feed(self, events, batch: int = 500) -> None:
-        chunk: list[Envelope] = []
-        for raw in events:
-            chunk.append(raw if isinstance(raw, Envelope) else parse_event(raw, pii_key=PII_KEY))
-            if len(chunk) >= batch:
-                self._batch(chunk)
-                chunk = []
-        if chunk:
-            self._batch(chunk)
+    def feed(self, events: Iterable[dict | Envelope], batch: int = 500) -> None:
+        """Publish `events` and route them in rounds of `batch`. A partition counts as read to its end
+        once this feed has nothing more for it (a truthful signal: once idle for `idle_s` rounds of the harness
+        it then stops holding its family's watermark back, as a real quiet partition does)."""
+        parsed = [raw if isinstance(raw, Envelope) else parse_event(raw, pii_key=PII_KEY) for raw in events]
+        remaining: dict[str, int] = defaultdict(int)
+        for e in parsed:
+            topic, q = partition_for(e)
+            remaining[f"{topic}:{q}"] += 1
+        for i in range(0, len(parsed), batch):
+            self._batch(parsed[i:i + batch], remaining)
 
-    def _batch(self, events: list[Envelope]) -> None:
-        self.routed += 1.0
-        per: dict[int, list[dict]] = defaultdict(list)
+    def _batch(self, events: list[Envelope], remaining: dict[str, int] | None = None) -> None:
+        self.wall += 1.0
         for e in events:
-            mark = watermark_of(e)
-            if mark:
-                self.progress.observe(*mark)
-            for fact in route(e, self.cfg):
-                fact["ro"] = self.routed
-                for p in partitions_of(fact["k"], self.partitions):
-                    per[p].append(fact)
-        marks = self.progress.drain()
-        self.deliver({p: {"facts": per.get(p, []), "marks": marks, "ref": {"0": self.routed}, "wall": self.wall}
-                      for p in range(self.partitions)})
+            topic, q = partition_for(e)
+            offset = self.offsets[(topic, q)]
+            self.offsets[(topic, q)] += 1
+            self.rounds.add(topic, q, offset, e, self.wall)
+            if remaining is not None:
+                remaining[f"{topic}:{q}"] -= 1
+        for tp in self.rounds.progress:
+            self.rounds.caught_up(tp, remaining is None or remaining.get(tp, 0) == 0)
+        if self.ledger_db:
+            self._ledger(events)
+        self.deliver(self.rounds.messages(self.wall))
 
-    def deliver(self, messages: dict[int, dict]) -> None:
-        pending = [(p, m) for p, m in messages.items()]
+    def _ledger(self, events: list[Envelope]) -> None:
+        """The ledger books the batch; its derived stream and a marker follow (one ledger partition)."""
+        import asyncio
+
+        from services.ledger.recorder import Recorder
+        from services.runtime.db import make_engine, migrate
+
+        if self._ledger_engine is None:
+            migrate(f"sqlite+aiosqlite:///{self.ledger_db}", "ledger")
+
+        async def apply() -> list[Envelope]:
+            engine = make_engine(f"sqlite+aiosqlite:///{self.ledger_db}")
+            try:
+                async with engine.begin() as conn:
+                    out = await Recorder("ledger", write_outbox=False).apply(conn, events)
+            finally:
+                await engine.dispose()
+            return [parse_event(o.value) for o in out]
+
+        self._ledger_engine = True
+        for derived in asyncio.run(apply()):
+            offset = self.ledger_offsets.get("ledger", 0)
+            self.ledger_offsets["ledger"] = offset + 1
+            self.rounds.add("ledger", 0, offset, derived, self.wall)
+        positions, newest = {}, {}
+        for (topic, q), next_offset in self.offsets.items():
+            if topic in ("reference", "indicator", "payment"):
+                positions[f"{topic}:{q}"] = next_offset
+                seen = self.rounds.progress.get(f"{topic}:{q}")
+                if seen is not None and seen.newest:
+                    newest[f"{topic}:{q}"] = dt.datetime.fromisoformat(seen.newest)
+        self.rounds.ledger_marker(LedgerProgress(positions=positions, newest=newest, partition=0))
+
+    def deliver(self, messages: dict) -> None:
+        """Through the engine as the worker does: each message at the next offset of its work partition,
+        forwards to other partitions stamped with the message they came from."""
+        pending = list(messages.items())
         while pending:
             p, message = pending.pop(0)
-            out = self.engine.process(p, self.store, message)
-            assert out.errors == 0, "engine errors (see log)"
+            offset = self.work_offsets[p]
+            self.work_offsets[p] += 1
+            out = self.engine.process(p, self.store, message, offset)
+            assert not out.dead, f"engine dead letters: {[d.reason for d in out.dead]}"
             self.store.update(out.dirty)
             self.transitions.extend(out.transitions)
             self.refusals.extend(out.refusals)
             for q, facts in out.forwards.items():
-                pending.append((q, {"facts": facts}))
+                pending.append((q, Work(facts=facts, origin=out.origin, wall=self.wall)))
 
     def flush(self) -> None:
-        """The end of the input: every stream catches up with the furthest (see `clock.flush_marks`)."""
-        self.deliver({p: {"facts": [], "flush": self.progress.furthest() or True, "wall": self.wall,
-                          "ref": {"0": self.routed}} for p in range(self.partitions)})
+        """The end of the input: every partition read to its end and quiet for `idle_s`."""
+        for tp in self.rounds.progress:
+            self.rounds.caught_up(tp, True)
+        self.wall += self.idle_s + 1
+        self.deliver(self.rounds.messages(self.wall, tick=True))
 
     def tick(self, wall: float | None = None) -> None:
         if wall is not None:
             self.wall = wall
-        self.deliver({p: {"facts": [], "tick": True, "wall": self.wall, "ref": {"0": self.routed}}
-                      for p in range(self.partitions)})
+        self.deliver(self.rounds.messages(self.wall, tick=True))
+
+    def raised(self, rule: str | None = None) -> list[Transition]:
+        return [t for t in self.transitions if t.kind.value == "raised" and (rule is None or t.rule_id == rule)]
 
     def alerts(self) -> dict[str, list[Transition]]:
         by: dict[str, list[Transition]] = defaultdict(list)
@@ -88,16 +162,20 @@ class Harness:
         return by
 
 
-def with_ledger(events: list[dict], db_path: str, batch: int = 500, skew: bool = False) -> list[Envelope]:
-    """The input events interleaved with the ledger's derived stream, as the real ledger (its
-    recorder, on SQLite) produces it batch by batch — the alerts' view of a live run. `skew`:
-    the ledger reads each batch's payments before its indicator events (two topics, no order
-    between them), as it may when the events arrive through ingest."""
+def demo_run(events: list[dict], *, db_path: str | None = None, batch: int = 500, **kw) -> Harness:
+    """A whole demo through the harness (with the ledger when `db_path`), then the end of the input."""
+    h = Harness(ledger_db=db_path, **kw)
+    h.feed(events, batch=batch)
+    h.flush()
+    return h
+
+
+def with_ledger(events: list[dict], db_path: str, topic_of, *, batch: int = 500,
+                ledger_partitions: int | None = None) -> list[tuple[Envelope, int | None]]:
+    """The input events interleaved with the real ledger's derived stream and its markers
+    (`services.ledger.offline.published`), as the broker holds them after a live run."""
     from services.ledger import offline
 
-    def payments_first(chunk: list[Envelope]) -> list[Envelope]:
-        return sorted(chunk, key=lambda e: not e.type.startswith("payment."))
-
     parsed = [parse_event(e, pii_key=PII_KEY) for e in events]
-    return offline.interleaved(offline.project(f"sqlite+aiosqlite:///{db_path}", parsed, batch=batch,
-                                               topic="ledger-topic", reorder=payments_first if skew else None))
+    return offline.published(f"sqlite+aiosqlite:///{db_path}", parsed, topic_of, batch=batch,
+                             ledger_partitions=ledger_partitions)

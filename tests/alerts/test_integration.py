@@ -22,18 +22,19 @@ from contracts.control import DispositionFiled
 from contracts.envelope import make_event
 from contracts.types import keyed_hash
 from services import demo
-from services.runtime.auth import issue_token
+from services.runtime.auth import Role, issue_token
 from services.runtime.broker import free_port
 from services.runtime.kafka import ensure_topics, make_producer
 from services.runtime.settings import Settings
-from services.runtime.supervisor import ledger_idle
 from tests import factories as f
 from tests.alerts.harness import with_ledger
+from tests.clients import api_key
+from tests.conftest import TEST_SECRET
 from tests.platform import ServiceProcess, wait_for
 
 pytestmark = pytest.mark.integration
 SIZE = 600
-WORKER_ENV = {"FUNDWATCH_ALERTS_FLUSH_IDLE_S": "3", "FUNDWATCH_ALERTS_TICK_S": "0.3"}
+WORKER_ENV = {"FUNDWATCH_ALERTS_IDLE_S": "3", "FUNDWATCH_ALERTS_TICK_S": "0.3"}
 
 
 @contextmanager
@@ -53,11 +54,13 @@ def environ(values: dict[str, str]):
 def new_settings(broker, tmp) -> Settings:
     return Settings(kafka_bootstrap=broker.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}",
                     database_url=f"sqlite+aiosqlite:///{tmp / 'fundwatch.db'}", ingest_port=free_port(),
-                    ledger_port=free_port(), alerts_port=free_port(), notify_port=free_port())
+                    ledger_port=free_port(), alerts_port=free_port(), notify_port=free_port(),
+                    access_port=free_port(), auth_secret=TEST_SECRET)
 
 
-def headers(settings: Settings, region: str = "000000", groups: tuple[str, ...] = ()) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(settings, 'tester', region, groups)}"}
+def headers(settings: Settings, region: str = "000000", groups: tuple[str, ...] = (),
+            roles: tuple[Role, ...] | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(settings, 'tester', region, groups, roles=roles)}"}
 
 
 def all_alerts(settings: Settings, **params) -> list[dict]:
@@ -75,7 +78,7 @@ def alert_keys(alerts: list[dict]) -> dict[str, set[str]]:
     """rule → natural keys of the alerts that are, or were, yellow or red (a bell cleared in time is a reminder)."""
     got: dict[str, set[str]] = defaultdict(set)
     for a in alerts:
-        if a["level"] in ("yellow", "red") or a["transitions"] > 1 and a["last_transition"] != "cleared":
+        if a["level"] in ("yellow", "red") or (a["transitions"] > 1 and a["last_transition"] != "cleared"):
             got[a["rule_id"]].add(a["subject"].split("/person/")[0])
     return got
 
@@ -101,11 +104,24 @@ def worker_events(port: int) -> int:
     return worker_counter(port, "events")
 
 
+def decided_up_to(port: int, events: list[dict]) -> bool:
+    """Has every work partition's ledger watermark reached the newest event time of `events`? (The
+    input has been quiet for the idle time: every deadline and checkpoint up to then is decided.)"""
+    from services.alerts.clock import event_key
+
+    newest = max(event_key(e["time"]) for e in events)
+    try:
+        marks = httpx.get(f"http://127.0.0.1:{port}/v1/status", timeout=2).json()["watermarks"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return False
+    return bool(marks) and all(m.get("ledger", "") >= newest for m in marks.values())
+
+
 def api_caught_up(settings: Settings) -> bool:
     """Has the alert API stored everything on the alert topic? (Its consumer has joined and has
     no lag.)"""
     try:
-        lag = httpx.get(f"{settings.url('alerts')}/v1/status", timeout=5).json()["lag"]
+        lag = httpx.get(f"{settings.url('alerts')}/v1/status", headers=headers(settings), timeout=5).json()["lag"]
     except (httpx.HTTPError, KeyError, ValueError):
         return False
     return bool(lag) and not any(lag.values())
@@ -130,24 +146,18 @@ def settled(settings: Settings, quiet_s: float, timeout_s: float, *procs: Servic
     return wait_for(check, timeout_s, "alerts settled", *procs)
 
 
-def feed_daily(events: list[dict], settings: Settings, *procs: ServiceProcess) -> None:
-    """Send the demo through ingest as a year of live operation would (`demo.send_daily`)."""
-    def idle() -> bool:
-        for p in procs:
-            if p.process and p.process.poll() is not None:
-                raise AssertionError(f"{p.name} exited ({p.process.returncode}) while the demo was sent:\n{p.tail()}")
-        return ledger_idle(settings)
-
-    demo.send_daily(events, settings.url("ingest"), idle)
-
-
 def publish(settings: Settings, events: list) -> None:
+    """Events (or (event, explicit partition) pairs) to their topics, in order."""
     async def run() -> None:
         await ensure_topics(settings)
         producer = make_producer(settings)
         await producer.start()
         try:
-            futures = [await producer.send(settings.topic(e.family), e.to_json(), key=e.key) for e in events]
+            futures = []
+            for item in events:
+                e, partition = item if isinstance(item, tuple) else (item, None)
+                futures.append(await producer.send(settings.topic(e.family), e.to_json(), key=e.key,
+                                                   partition=partition))
             await asyncio.gather(*futures)
         finally:
             await producer.stop()
@@ -171,9 +181,9 @@ def platform(broker, tmp_path_factory):
             if p.name != "alerts-worker":
                 p.wait_healthy()
         wait_for(lambda: worker_events(worker_port) >= 0, 60, "worker status page", *procs)
-        feed_daily(dataset.events, settings, *procs)
-        wait_for(lambda: worker_counter(worker_port, "flushes") >= 1, 150, "end-of-input flush", *procs)
-        alerts = settled(settings, 6, 60, *procs)
+        demo.send_by_source(dataset.events, settings.url("ingest"), api_key=api_key(settings))  # any order
+        wait_for(lambda: decided_up_to(worker_port, dataset.events), 180, "the year decided", *procs)
+        alerts = settled(settings, 4, 60, *procs)
         yield {"settings": settings, "dataset": dataset, "alerts": alerts, "procs": procs, "worker_port": worker_port,
                "tmp": tmp}
     finally:
@@ -290,9 +300,15 @@ def test_dispositions_verify_rectify_and_refusals(platform):
 def test_configuration_applies_without_restart_and_shadow_records_only(platform):
     settings, procs = platform["settings"], platform["procs"]
     url = settings.url("alerts")
-    body = {"rule_id": "USE-04", "budget_year": 2026, "shadow": True, "params": {"cash_limit": "1000"}}
-    assert httpx.put(f"{url}/v1/rules/USE-04/config", json=body, headers=headers(settings, "410324")).status_code == 403
-    assert httpx.put(f"{url}/v1/rules/USE-04/config", json=body, headers=headers(settings, "410000")).status_code == 202
+    body = {"rule_id": "USE-04", "budget_year": 2026, "scope": "410000", "shadow": True, "params": {"cash_limit": "1000"}}
+    put = lambda b, region: httpx.put(f"{url}/v1/rules/USE-04/config", json=b, headers=headers(settings, region, roles=(Role.rule_admin,)))  # noqa: E731
+    assert put(body, "410324").status_code == 403  # a county does not set rules
+    national = put({**body, "scope": "000000"}, "410000")
+    assert national.status_code == 403 and "outside your region 410000" in national.json()["detail"]
+    assert put({**body, "scope": "420000"}, "410000").status_code == 403  # nor another province's
+    bad = put({**body, "params": {"cash_limit": "abc"}}, "410000")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "params", "cash_limit"]
+    assert put(body, "410000").status_code == 202
     wait_for(lambda: any(r["rule_id"] == "USE-04" and r["configured"] for r in
                          httpx.get(f"{url}/v1/rules", headers=headers(settings)).json()), 20, "config projected", *procs)
     cash = f.payment("ZF-CFG-1", "IND-x", "2000.00", settlement="cash", region="410324", payment_date="2026-12-20")
@@ -303,9 +319,10 @@ def test_configuration_applies_without_restart_and_shadow_records_only(platform)
         return next((a for a in alerts if a["subject"].startswith("payment/ZF-CFG")), None)
 
     found = None
+    key = api_key(settings, "410324")
     for n in range(1, 20):
         cash["data"]["payment_id"] = cash["id"] = f"ZF-CFG-{n}"
-        demo.send([cash], settings.url("ingest"))
+        demo.send([cash], settings.url("ingest"), api_key=key)
         deadline = time.monotonic() + 3
         while found is None and time.monotonic() < deadline:
             found = shadow_alert()
@@ -320,7 +337,7 @@ def test_replaying_the_log_raises_no_duplicate(platform):
     settings, dataset, procs, port = platform["settings"], platform["dataset"], platform["procs"], platform["worker_port"]
     before = settled(settings, 3, 60, *procs)
     routed = worker_events(port)
-    assert demo.send(dataset.events, settings.url("ingest")) == len(dataset.events)
+    assert demo.send(dataset.events, settings.url("ingest"), api_key=api_key(settings)) == len(dataset.events)
     wait_for(lambda: worker_events(port) >= routed + len(dataset.events), 90, "replay routed", *procs)
     after = settled(settings, 6, 90, *procs)
     assert sorted((a["alert_id"], a["transitions"]) for a in after) == \
@@ -339,7 +356,7 @@ def test_killing_the_worker_mid_stream_loses_no_alert(broker, tmp_path):
     settings = new_settings(broker, tmp_path)
     worker_port = free_port()
     dataset = demo.generate(size=SIZE)
-    events = with_ledger(dataset.events, str(tmp_path / "ledger.db"))
+    events = with_ledger(dataset.events, str(tmp_path / "ledger.db"), settings.topic)
     publish(settings, events)
     with environ({**WORKER_ENV, "FUNDWATCH_ALERTS_WORKER_PORT": str(worker_port),
                   "FUNDWATCH_ALERTS_ROUTER_BATCH": "200"}):
@@ -352,10 +369,10 @@ def test_killing_the_worker_mid_stream_loses_no_alert(broker, tmp_path):
         worker.kill()
         with environ({**WORKER_ENV, "FUNDWATCH_ALERTS_WORKER_PORT": str(worker_port)}):
             worker.start()
-        # the restarted worker recovers its table, works off the backlog and, once its agent has
-        # committed everything, flushes the silent streams: only then is the year decided
-        wait_for(lambda: worker_counter(worker_port, "flushes") >= 1, 150, "end-of-input flush", *procs)
-        alerts = settled(settings, 6, 60, *procs)
+        # the restarted worker recovers its state, works off the backlog and, once the input has been
+        # quiet for the idle time, the year is decided
+        wait_for(lambda: decided_up_to(worker_port, dataset.events), 180, "the year decided", *procs)
+        alerts = settled(settings, 4, 60, *procs)
         got, want = alert_keys(alerts), truth_keys(dataset, settings.pii_key_bytes)
         missing = {r: want[r] - got[r] for r in want if want[r] - got[r]}
         extra = {r: got[r] - want[r] for r in got if got[r] - want[r]}
@@ -375,27 +392,30 @@ def test_the_state_comes_back_whole_after_a_restart(broker, tmp_path):
     all the same."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from services.alerts.app import Worker, ensure_state_topic
     from services.alerts.config import AlertsSettings
+    from services.alerts.worker.app import Worker, ensure_state_topic
+
+    from services.alerts.engine import ENTITIES, decode_state, encode_state
 
     settings = new_settings(broker, tmp_path)
-    written = {f"I:IND-{n}-{i}": {"n": n, "i": i} for n in range(3) for i in range(5)}
+    written = {f"I:IND-{n}-{i}": ENTITIES["I"](region=f"4103{n:02d}", received_on=f"2026-0{i + 1}-01")
+               for n in range(3) for i in range(5)}
 
     async def run() -> tuple[int, dict]:
         worker = Worker(settings, AlertsSettings())
         await ensure_state_topic(settings, worker.state_topic_name, worker.partitions)
-        worker.producer = make_producer(settings, linger_ms=0)
+        worker.producer = worker.public_producer = make_producer(settings, linger_ms=0)
         await worker.producer.start()
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
         await consumer.start()
         try:
             for n in range(3):
-                await worker.deliver(0, [], {k: orjson.dumps(v) for k, v in written.items() if v["n"] == n})
+                await worker.deliver(0, [], {k: encode_state(v) for k, v in written.items() if k.startswith(f"I:IND-{n}-")})
             tp = TopicPartition(worker.state_topic_name, 0)
             end = (await consumer.end_offsets([tp]))[tp]
             restarted = Worker(settings, AlertsSettings())
             await restarted.recover(0)
-            return end, {k: orjson.loads(v) for k, v in restarted.store.items()}
+            return end, {k: decode_state(k, v) for k, v in restarted.store.items()}
         finally:
             await consumer.stop()
             await worker.producer.stop()
@@ -410,8 +430,9 @@ def test_a_restarted_worker_sends_the_outbox_again(broker, tmp_path):
     state holds the partition's last output, and a worker taking the partition sends it again."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from services.alerts.app import Worker, ensure_state_topic
     from services.alerts.config import AlertsSettings
+    from services.alerts.engine import Tracking
+    from services.alerts.worker.app import Worker, ensure_state_topic
     from services.runtime.kafka import Record
 
     settings = new_settings(broker, tmp_path)
@@ -424,11 +445,11 @@ def test_a_restarted_worker_sends_the_outbox_again(broker, tmp_path):
         await worker.producer.start()
         try:
             output = [Record(out_topic, b'{"transition":"t-1"}', b"410324", 0)]
-            dirty = worker.with_outbox(0, {"I:IND-1": {"seq": 1}, "G0:track": {"w": 3, "src": {}, "fwd": {}}}, output)
+            dirty = worker.with_outbox(0, {"I:IND-1": {"seq": 1}, "G0:track": Tracking(work=3)}, output)
             assert list(dirty) == ["I:IND-1", "G0:out", "G0:track"]  # the tracking record stays last
             await worker.deliver(0, [], dirty)  # as if the output had been lost on the way
             restarted = Worker(settings, AlertsSettings())
-            restarted.producer = worker.producer
+            restarted.producer = restarted.public_producer = worker.producer
             await restarted.recover(0)
             assert restarted.counters["outputs_resent"] == 1
         finally:
@@ -480,7 +501,7 @@ def test_the_router_waits_for_the_agent_only_on_partitions_it_holds(tmp_path):
     from aiokafka import TopicPartition
 
     from services.alerts.config import AlertsSettings
-    from services.alerts.router import Router
+    from services.alerts.worker.router import Router
 
     async def run() -> tuple[Counter, Counter, float]:
         router = Router(Settings(kafka_bootstrap="127.0.0.1:9", topic_prefix="pace"), AlertsSettings(), "pace-alerts")

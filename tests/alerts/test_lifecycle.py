@@ -16,7 +16,7 @@ DEADLINE = Settings(AlertLevel.bell, escalate_to=AlertLevel.yellow)
 def finding(op: str = RAISE, event: str = "e1", rule: str = "BEN-01", subject: str = "payment/ZF1") -> Finding:
     return Finding(rule, subject, "410324", "why", (Evidence(event, "payment.made"),), "C22",
                    "2026-03-02T10:00:00+08:00", 2026, op, "2026-03-09" if op != RAISE else None,
-                   {"bell_at": "2026-03-05T00:00:00+08:00"} if op == ESCALATE else {})
+                   bell_at="2026-03-05T00:00:00+08:00" if op == ESCALATE else None)
 
 
 def dispose(state, action: DispositionAction, n: int = 1, **kw):

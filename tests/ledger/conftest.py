@@ -18,10 +18,10 @@ from services.ledger.recorder import consumed
 from services.runtime.auth import issue_token
 from services.runtime.db import make_engine
 from services.runtime.settings import Settings
-from tests.conftest import _admin
+from tests.conftest import TEST_SECRET, _admin
 
 DEMO_SIZE = 300
-SETTINGS = Settings()
+SETTINGS = Settings(auth_secret=TEST_SECRET)
 
 
 @pytest.fixture(scope="session")

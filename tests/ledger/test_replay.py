@@ -20,6 +20,7 @@ from services.runtime.db import make_engine
 from services.runtime.kafka import ensure_topics, make_consumer, make_producer
 from tests.ledger.conftest import project
 from tests.platform import ServiceProcess, wait_for
+from tests.clients import token_header
 
 pytestmark = pytest.mark.integration
 SIZE = 300
@@ -45,7 +46,7 @@ def publish(settings, raw_events: list[dict], times: int = 1) -> None:
 
 def status(settings) -> dict:
     try:
-        return httpx.get(f"{settings.url('ledger')}/v1/status", timeout=5).json()
+        return httpx.get(f"{settings.url('ledger')}/v1/status", headers=token_header(settings), timeout=5).json()
     except httpx.HTTPError:
         return {}
 

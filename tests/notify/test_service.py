@@ -16,6 +16,7 @@ from contracts.topics import Family
 from services.notify.main import run
 from services.runtime.kafka import make_consumer, make_producer
 from services.runtime.settings import Settings
+from tests.clients import token_header
 from tests.notify.builders import alert_event, group_event
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,8 @@ async def until(check: Callable[[], Awaitable[object]], what: str, timeout_s: fl
 async def notify_service(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     stop = asyncio.Event()
     task = asyncio.create_task(run(settings, stop))
-    async with httpx.AsyncClient(base_url=settings.url("notify"), timeout=5) as client:
+    async with httpx.AsyncClient(base_url=settings.url("notify"), timeout=5,
+                                 headers=token_header(settings)) as client:
         async def healthy() -> bool:
             if task.done():
                 task.result()  # surface a start-up failure

@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 from contracts.envelope import parse_event
 from services.notify import store
 from services.notify.api import create_app
+from tests.clients import token_header
+from tests.conftest import TEST_SECRET
 from services.notify.delivery import DeliveryWorker
 from services.notify.handlers import make_apply
 from services.runtime.db import make_engine, migrate_async
@@ -131,7 +133,7 @@ async def test_worker_retries_then_delivers_and_queues_the_outcome(engine, recei
 
 
 async def test_api_inbox_scope_filters_and_pagination(engine) -> None:
-    settings = Settings(notify_webhook_url=HOOK)
+    settings = Settings(notify_webhook_url=HOOK, auth_secret=TEST_SECRET)
     await project(engine, settings, group_event("410300", "agri", "农业组"))
     await project(engine, settings, *[
         alert_event("410324", level="red", rule_id="BEN-02"),
@@ -139,7 +141,8 @@ async def test_api_inbox_scope_filters_and_pagination(engine) -> None:
         alert_event("410100", rule_id="USE-01"),
         alert_event("420100"),
     ])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(engine)), base_url="http://t") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(engine, None, settings)),
+                                 base_url="http://t", headers=token_header(settings)) as c:
         async def regions(**params) -> list[str]:
             response = await c.get("/v1/inbox", params=params)
             assert response.status_code == 200, response.text

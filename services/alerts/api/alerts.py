@@ -14,7 +14,8 @@ from contracts.types import RegionCode, region_prefix
 from services.alerts import store
 from services.alerts.api.deps import Conn, visible_alert
 from services.alerts.catalogue import CATALOGUE, CATEGORIES
-from services.runtime.auth import CurrentPrincipal
+from services.runtime.auth import CurrentPrincipal, OptionalPrincipal
+from services.runtime.http import Health, Offset
 from services.runtime.projection import lag
 
 router = APIRouter(tags=["alerts"])
@@ -106,6 +107,7 @@ class AlertDetail(BaseModel):
 
 
 class Status(BaseModel):
+    status: str = "ok"
     events_applied: int
     dead_lettered: int
     alerts: dict[str, dict[str, int]]
@@ -132,7 +134,7 @@ async def list_alerts(
     until: Annotated[dt.datetime | None, Query(description="raised before")] = None,
     shadow: Annotated[bool, Query(description="include alerts of rules on trial (shadow mode)")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AlertPage:
     scope = principal.scope(region)
     page = await store.list_alerts(conn, store.AlertFilter(
@@ -160,12 +162,15 @@ async def alert_detail(alert_id: str, conn: Conn, principal: CurrentPrincipal) -
                        dispositions=[DispositionOut(**d) for d in dispositions])
 
 
-@router.get("/v1/status", response_model=Status, tags=["status"])
-async def status(conn: Conn, request: Request) -> Status:
+@router.get("/v1/status", response_model=Status | Health, tags=["status"],
+            summary="health for anyone; counters for a signed-in user")
+async def status(conn: Conn, request: Request, principal: OptionalPrincipal) -> Status | Health:
+    if principal is None:
+        return Health()
     projection = request.app.state.projection
     return Status(events_applied=projection.applied if projection else 0,
                   dead_lettered=projection.dead_lettered if projection else 0,
                   alerts=await store.counts(conn), lag=await lag(projection) if projection else {})
 
 
-__all__ = ["router", "json"]
+__all__ = ["json", "router"]

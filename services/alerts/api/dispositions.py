@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Request, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field, ValidationError
 
 from contracts.control import CorrectiveAction, DispositionAction, DispositionFiled, VerificationMethod
@@ -22,7 +22,8 @@ from services.alerts import store
 from services.alerts.api.alerts import DispositionOut, _utc
 from services.alerts.api.deps import Conn, visible_alert
 from services.alerts.lifecycle import AlertState, check_disposition
-from services.runtime.auth import CurrentPrincipal
+from services.runtime import audit
+from services.runtime.auth import CurrentPrincipal, Principal, Role, require_roles
 
 router = APIRouter(tags=["dispositions"])
 
@@ -46,13 +47,16 @@ class Accepted(BaseModel):
 @router.post("/v1/alerts/{alert_id}/dispositions", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted,
              summary="提交处理单 (file a disposition)")
 async def file_disposition(alert_id: str, body: Annotated[DispositionIn, Body()], conn: Conn,
-                           principal: CurrentPrincipal, request: Request) -> Accepted:
+                           principal: Annotated[Principal, Depends(require_roles(Role.member))],
+                           request: Request) -> Accepted:
     alert = await visible_alert(conn, principal, alert_id)
     group = alert["group_code"]
     if group not in principal.groups:
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"only the responsible group {group} files dispositions on alert {alert_id} "
-                            f"(谁主管、谁负责); you act for {', '.join(principal.groups) or 'no group'}")
+        reason = (f"only the responsible group {group} files dispositions on alert {alert_id} "
+                  f"(谁主管、谁负责); you act for {', '.join(principal.groups) or 'no group'}")
+        await audit.record(request, "disposition.filed", actor=principal.user, region=alert["region"],
+                           outcome=audit.Outcome.refused, target=alert_id, reason=reason)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, reason)
     current = AlertState(alert_id.split(".")[0], 1, alert["rule_id"], alert["subject"], alert["region"],
                          alert["level"], alert["open"], alert["transitions"])
     reason = check_disposition(current, current.alert_id, body.action)
@@ -74,6 +78,10 @@ async def file_disposition(alert_id: str, body: Annotated[DispositionIn, Body()]
     async with request.app.state.engine.begin() as tx:
         await store.record_filed(tx, alert["region"], now, command)
         await store.add_outgoing(tx, topic=settings.topic(Family.alert_command), key=event.key, value=event.to_json())
+        await store.add_outgoing(tx, **audit.outgoing(settings, audit.audit_event(
+            "alerts", "disposition.filed", actor=principal.user, region=alert["region"], target=alert_id,
+            ip=audit.client_ip(request), details={"disposition_id": disposition_id, "action": body.action.value,
+                                                  "group": group})))
     projection = request.app.state.projection
     if projection is not None:
         projection.wake_relay()
@@ -88,4 +96,4 @@ async def disposition(disposition_id: str, conn: Conn, principal: CurrentPrincip
     return DispositionOut(**{**row, "filed_at": _utc(row["filed_at"]), "decided_at": _utc(row["decided_at"])})
 
 
-__all__ = ["router", "AlertState"]
+__all__ = ["AlertState", "router"]

@@ -1,39 +1,33 @@
 """Account management rules (账户管理): ACC-01 … ACC-06.
 
-`Account` is what the treasury registered about an account (account.registered); None when
-the account is not registered."""
+`Registration` is what the treasury registered about an account as in force on the payment's
+date (account.registered, effective dates applied); None when the account was not registered."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from services.alerts.config import RuleConfig
 from services.alerts.findings import Finding
-from services.alerts.model import Pay
-
-
-@dataclass(frozen=True)
-class Account:
-    kind: str
-    status: str
-    holder: str
-    unit: str | None = None
+from services.alerts.model import Line, Pay, Registration
+from services.alerts.rules.registry import rule
 
 
 def same_name(a: str, b: str) -> bool:
-    norm = lambda s: re.sub(r"[\s\u3000·.()（）]", "", s).replace("（", "(").upper()  # noqa: E731
+    norm = lambda s: re.sub(r"[\s\u3000·.()（）]", "", s).upper()  # noqa: E731
     return norm(a) == norm(b)
 
 
 def _f(rule_id: str, p: Pay, text: str, subject: str | None = None) -> Finding:
     return Finding(rule_id, subject or f"payment/{p.pid}", p.region, text, (p.evidence(),), None, p.at, p.day.year,
-                   details={"indicator_id": p.ind})
+                   indicator_id=p.ind)
 
 
-def acc01_not_designated(p: Pay, payer: Account | None) -> Finding | None:
-    """ACC-01: the paying account is not a registered designated account (a special account
-    is accepted for payments out of the special account)."""
+@rule("ACC-01")
+def acc01_not_designated(cfg: RuleConfig, p: Pay, payer: Registration | None) -> Finding | None:
+    """ACC-01: the paying account is not a registered designated account (a special account is
+    accepted for payments out of the special account)."""
     allowed = ("designated", "special") if p.channel == "special_account" else ("designated",)
     if payer is not None and payer.kind in allowed:
         return None
@@ -42,17 +36,22 @@ def acc01_not_designated(p: Pay, payer: Account | None) -> Finding | None:
                            f"not a designated account")
 
 
-def acc02_shared(p: Pay, owners: Iterable[str], account_hash: str) -> Finding | None:
-    """ACC-02: the payee account has received money for someone else before."""
-    others = sorted(o for o in set(owners) if o != p.owner)
+@rule("ACC-02")
+def acc02_shared(cfg: RuleConfig, p: Pay, owner: str, owners: Iterable[str], account_hash: str,
+                 masked: str) -> Finding | None:
+    """ACC-02: one payee account receives money for more than one beneficiary (a card shared by
+    several persons, an account paid for several enterprises)."""
+    others = sorted(o for o in set(owners) if o != owner)
     if not others:
         return None
-    return _f("ACC-02", p, f"payee account {p.payee_masked} receives payment {p.pid} for {p.payee_name} but was "
-                           f"paid before for {len(others)} other beneficiar{'y' if len(others) == 1 else 'ies'}",
-              subject=f"account/{account_hash}")
+    return Finding("ACC-02", f"account/{account_hash}", p.region,
+                   f"account {masked} receives payment {p.pid} for {owner[:6]}… but was paid before for "
+                   f"{len(others)} other beneficiar{'y' if len(others) == 1 else 'ies'}", (p.evidence(),), None,
+                   p.at, p.day.year, indicator_id=p.ind)  # owners are hashes or codes: shown only by their start
 
 
-def acc03_holder(p: Pay, payee: Account | None) -> Finding | None:
+@rule("ACC-03")
+def acc03_holder(cfg: RuleConfig, p: Pay, payee: Registration | None) -> Finding | None:
     """ACC-03: the account holder is not the payee (on the payment, or as registered)."""
     if not same_name(p.payee_holder, p.payee_name):
         return _f("ACC-03", p, f"payment {p.pid}: payee {p.payee_name} but account {p.payee_masked} is held by "
@@ -63,9 +62,14 @@ def acc03_holder(p: Pay, payee: Account | None) -> Finding | None:
     return None
 
 
-def acc04_personal(p: Pay, payee: Account | None) -> Finding | None:
-    """ACC-04: project money paid to a personal account."""
+@rule("ACC-04")
+def acc04_personal(cfg: RuleConfig, p: Pay, payee: Registration | None, for_households: bool) -> Finding | None:
+    """ACC-04: project money paid to a personal account. Per-person subsidies (到人到户: subsidy
+    lines, or a household fund's payment to the individual) belong in personal accounts — the
+    subsidy card pays them there (seed 002) — so they are not ACC-04's; USE-07 watches their channel."""
     if not p.project:
+        return None
+    if p.lines > 0 or (for_households and p.payee_kind == "individual"):
         return None
     if p.payee_kind == "individual" or (payee is not None and payee.kind == "personal"):
         return _f("ACC-04", p, f"project payment {p.pid} ({p.project}) of {p.amount} yuan paid to the personal "
@@ -73,15 +77,26 @@ def acc04_personal(p: Pay, payee: Account | None) -> Finding | None:
     return None
 
 
-def acc05_inactive(p: Pay, payer: Account | None, payee: Account | None) -> Finding | None:
-    """ACC-05: money paid from or to a closed or frozen account."""
-    for side, acct, masked in (("payer", payer, p.payer_masked), ("payee", payee, p.payee_masked)):
-        if acct is not None and acct.status in ("closed", "frozen"):
-            return _f("ACC-05", p, f"payment {p.pid}: {side} account {masked} is {acct.status}")
-    return None
+@rule("ACC-05")
+def acc05_inactive(cfg: RuleConfig, p: Pay, side: str, account: Registration | None, masked: str,
+                   subject: str | None = None) -> Finding | None:
+    """ACC-05: money paid from or to an account that was closed or frozen on the payment's date."""
+    if account is None or account.status not in ("closed", "frozen"):
+        return None
+    since = f" since {account.effective_on}" if account.effective_on else ""
+    return _f("ACC-05", p, f"payment {p.pid} on {p.day}: {side} account {masked} is {account.status}{since}",
+              subject=subject)
 
 
-def acc06_back_to_payer(p: Pay, payee: Account | None) -> Finding | None:
+@rule("ACC-05")
+def acc05_card(cfg: RuleConfig, p: Pay, line: Line, account: Registration | None) -> Finding | None:
+    """ACC-05 for one person's card account of a subsidy payment."""
+    return acc05_inactive(cfg, p, "card", account, line.account_masked or "?",
+                          subject=f"payment/{p.pid}/person/{line.person}")
+
+
+@rule("ACC-06")
+def acc06_back_to_payer(cfg: RuleConfig, p: Pay, payee: Registration | None) -> Finding | None:
     """ACC-06: the money flows back to the paying unit (its own account, or an account registered to it)."""
     if p.payee_acct == p.payer_acct or (payee is not None and payee.unit and payee.unit == p.payer_unit) \
             or same_name(p.payee_name, p.payer_name):

@@ -5,37 +5,44 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from services.runtime.calendar import add_working_days
 from services.alerts.config import RuleConfig
 from services.alerts.deadlines import DeadlineItem, calendar_deadline, open_item
-from services.alerts.findings import Finding, evidence
-from services.alerts.model import Allocation, Fund, IndicatorDoc
+from services.alerts.findings import Evidence, Finding
+from services.alerts.model import Allocation, Fund, IndicatorDoc, Posting
+from services.alerts.rules.registry import rule
+from services.runtime.calendar import add_working_days
 
 _FUND_NAME_AS_PROJECT = re.compile(r"(资金|经费|补助|专项)$|下达|提前下达|文$|号文|〔\d{4}〕|【\d{4}】")
 
 
-def alc01_deadline(reg: IndicatorDoc, became_pending_on: dt.date, cfg: RuleConfig) -> DeadlineItem | None:
+@rule("ALC-01")
+def alc01_deadline(cfg: RuleConfig, reg: IndicatorDoc, became_pending_on: dt.date) -> DeadlineItem | None:
     """ALC-01: a received upper transfer is allocated or passed down within N days of becoming
     available (registration; for an advance issue, its compilation into the year's budget)."""
-    if reg.source != "upper_transfer":
+    if reg.source not in ("upper_transfer", "horizontal_transfer"):
         return None
     due, bell = calendar_deadline(became_pending_on, cfg.int("days"), cfg.lead_time_days)
-    return open_item("ALC-01", f"indicator/{reg.indicator_id}", reg.region, f"ledger/{reg.region[:6]}",
+    return open_item("ALC-01", f"indicator/{reg.indicator_id}", reg.region, "ledger",
                      became_pending_on, due, bell,
                      f"transfer {reg.indicator_id} ({reg.doc_no}) received {became_pending_on.isoformat()} to be "
                      f"allocated", (reg.evidence(),), reg.fund, reg.budget_year)
 
 
-def alc02_beyond_pending(event_id: str, region: str, at: str, allocation_id: str | None, indicator_id: str,
-                         amount: str, available: str, fund_code: str | None) -> Finding | None:
-    """ALC-02: the ledger booked an allocation larger than the indicator's pending balance."""
-    subject = f"allocation/{allocation_id}" if allocation_id else f"indicator/{indicator_id}/overallocated"
-    ev = evidence(event_id, "ledger.balance_exceeded", at, region, indicator_id=indicator_id,
-                  allocation_id=allocation_id, amount=amount, available=available)
-    return Finding("ALC-02", subject, region,
-                   f"allocation {allocation_id or '?'} of {amount} yuan exceeds the pending balance {available} yuan "
-                   f"of indicator {indicator_id}", (ev,), fund_code, at,
-                   details={"indicator_id": indicator_id})
+@rule("ALC-02")
+def alc02_beyond_pending(cfg: RuleConfig, post: Posting, pending_fen: int, amount_fen: int, fund_code: str | None,
+                         ev: tuple[Evidence, ...]) -> Finding | None:
+    """ALC-02: an allocation or issue larger than the indicator's pending balance (待分配指标) — in
+    the order the events happened — or a red-ink correction that took the pending balance negative."""
+    if amount_fen <= pending_fen:
+        return None
+    what = "allocation" if post.kind == "indicator.allocated" else "issue" if post.kind == "indicator.issued" else \
+        "correction"
+    subject = f"allocation/{post.subject}" if post.subject and what != "correction" else \
+        f"indicator/{post.indicator_id}/overallocated"
+    return Finding("ALC-02", subject, post.region,
+                   f"{what} {post.subject or post.source_event_id} of {amount_fen / 100:.2f} yuan exceeds the pending "
+                   f"balance {pending_fen / 100:.2f} yuan of indicator {post.indicator_id}", ev, fund_code, post.at,
+                   int(post.on[:4]), indicator_id=post.indicator_id)
 
 
 def project_name_problem(name: str | None, generic: tuple[str, ...], min_length: int) -> str | None:
@@ -51,7 +58,8 @@ def project_name_problem(name: str | None, generic: tuple[str, ...], min_length:
     return None
 
 
-def alc03_project_name(a: Allocation, cfg: RuleConfig) -> Finding | None:
+@rule("ALC-03")
+def alc03_project_name(cfg: RuleConfig, a: Allocation) -> Finding | None:
     """ALC-03: a project allocation whose project name is missing, numeric or generic."""
     if a.kind != "project":
         return None
@@ -60,20 +68,21 @@ def alc03_project_name(a: Allocation, cfg: RuleConfig) -> Finding | None:
         return None
     return Finding("ALC-03", f"allocation/{a.allocation_id}", a.region,
                    f"allocation {a.allocation_id} to project {a.project}: {a.project_name!r} is {problem}",
-                   (a.evidence(),), None, a.at, int(a.on[:4]), details={"indicator_id": a.indicator_id})
+                   (a.evidence(),), None, a.at, int(a.on[:4]), indicator_id=a.indicator_id)
 
 
-def alc04_not_in_library(a: Allocation, project_known: bool) -> Finding | None:
+@rule("ALC-04")
+def alc04_not_in_library(cfg: RuleConfig, a: Allocation, project_known: bool) -> Finding | None:
     """ALC-04: a project allocation to a code the project library does not have."""
     if a.kind != "project" or project_known:
         return None
     return Finding("ALC-04", f"allocation/{a.allocation_id}", a.region,
                    f"allocation {a.allocation_id} of {a.amount} yuan to project {a.project}, which is not in the "
-                   f"project library", (a.evidence(),), None, a.at, int(a.on[:4]),
-                   details={"indicator_id": a.indicator_id})
+                   f"project library", (a.evidence(),), None, a.at, int(a.on[:4]), indicator_id=a.indicator_id)
 
 
-def alc05_outside_scope(a: Allocation, fund: Fund | None, indicator_class: str | None, cfg: RuleConfig
+@rule("ALC-05")
+def alc05_outside_scope(cfg: RuleConfig, a: Allocation, fund: Fund | None, indicator_class: str | None
                         ) -> Finding | None:
     """ALC-05: functional class outside the fund's scope, or basic expenditure (人员/公用经费)."""
     problems = []
@@ -87,10 +96,11 @@ def alc05_outside_scope(a: Allocation, fund: Fund | None, indicator_class: str |
         return None
     return Finding("ALC-05", f"allocation/{a.allocation_id}", a.region,
                    f"allocation {a.allocation_id}: " + "; ".join(problems), (a.evidence(),),
-                   fund.code if fund else None, a.at, int(a.on[:4]), details={"indicator_id": a.indicator_id})
+                   fund.code if fund else None, a.at, int(a.on[:4]), indicator_id=a.indicator_id)
 
 
-def alc06_deadline(reg: IndicatorDoc, cfg: RuleConfig) -> DeadlineItem | None:
+@rule("ALC-06")
+def alc06_deadline(cfg: RuleConfig, reg: IndicatorDoc) -> DeadlineItem | None:
     """ALC-06: an advance-issued transfer (提前下达) is compiled into its budget year by the due date."""
     if not reg.advance:
         return None
@@ -98,7 +108,7 @@ def alc06_deadline(reg: IndicatorDoc, cfg: RuleConfig) -> DeadlineItem | None:
     due = dt.date(reg.budget_year, month, day)
     start = dt.date.fromisoformat(reg.on)
     bell = max(add_working_days(due, -cfg.lead_time_days), start)
-    return open_item("ALC-06", f"indicator/{reg.indicator_id}", reg.region, f"indicator/{reg.region[:6]}",
+    return open_item("ALC-06", f"indicator/{reg.indicator_id}", reg.region, "indicator",
                      start, due, bell,
                      f"advance-issued transfer {reg.indicator_id} ({reg.doc_no}) to be compiled into the "
                      f"{reg.budget_year} budget", (reg.evidence(),), reg.fund, reg.budget_year)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import lru_cache
 
 from services.alerts.config import RuleConfig
 from services.alerts.deadlines import DeadlineItem, open_item, working_deadline
-from services.alerts.findings import Evidence, Finding, evidence
+from services.alerts.findings import Evidence, Finding
 from services.alerts.model import Fund, IndicatorDoc
+from services.alerts.rules.registry import rule
 
 UPPER_LEVELS = ("central", "provincial")
 _TITLE_WORDS = ("关于", "请示", "报告", "纪要", "函", "通知", "申请", "追加", "会议")
@@ -45,7 +47,8 @@ def _doc_subject(doc: IndicatorDoc) -> str:
     return f"indicator/{doc.indicator_id}"
 
 
-def ind03_missing_scan(doc: IndicatorDoc, cfg: RuleConfig) -> Finding | None:
+@rule("IND-03")
+def ind03_missing_scan(cfg: RuleConfig, doc: IndicatorDoc) -> Finding | None:
     """IND-03: an indicator registered or issued without the scan of its document."""
     if doc.scan:
         return None
@@ -55,7 +58,8 @@ def ind03_missing_scan(doc: IndicatorDoc, cfg: RuleConfig) -> Finding | None:
                    (doc.evidence(),), doc.fund, doc.at, doc.budget_year)
 
 
-def ind04_irregular_doc_no(doc: IndicatorDoc, cfg: RuleConfig) -> Finding | None:
+@rule("IND-04")
+def ind04_irregular_doc_no(cfg: RuleConfig, doc: IndicatorDoc) -> Finding | None:
     """IND-04: the document number is a title, bare digits, or not in 〔年〕号 form."""
     problem = doc_no_problem(doc.doc_no, cfg.text("pattern"))
     if problem is None:
@@ -65,29 +69,38 @@ def ind04_irregular_doc_no(doc: IndicatorDoc, cfg: RuleConfig) -> Finding | None
                    (doc.evidence(),), doc.fund, doc.at, doc.budget_year)
 
 
-def ind01_deadline(issue: IndicatorDoc, cfg: RuleConfig) -> DeadlineItem:
-    """IND-01: the receiver registers an issued transfer within N working days (bell first)."""
+@rule("IND-01")
+def ind01_deadline(cfg: RuleConfig, issue: IndicatorDoc) -> DeadlineItem:
+    """IND-01: the receiver registers an issued (or horizontally allocated) transfer within N working
+    days (bell first). Decided on the indicator family's watermark: every registration up to the
+    deadline has arrived, whichever county sent it — a receiver that never sends anything still
+    reaches the deadline."""
     start = dt.date.fromisoformat(issue.on)
     due, bell = working_deadline(start, cfg.int("working_days"), cfg.lead_time_days)
     receiver = issue.to_region or issue.region
-    return open_item("IND-01", f"transfer/{issue.indicator_id}", receiver, f"indicator/{receiver[:6]}", start, due,
+    return open_item("IND-01", f"transfer/{issue.indicator_id}", receiver, "indicator", start, due,
                      bell, f"transfer {issue.indicator_id} ({issue.doc_no}) issued {issue.on} to be registered by "
                      f"{receiver}", (issue.evidence(),), issue.fund, issue.budget_year)
 
 
-def ind02_interlock_break(event_id: str, region: str, at: str, transfer_id: str, state: str, issued: str,
-                          received: str, fund_code: str | None, receipts: list[str]) -> Finding | None:
-    """IND-02: what the lower level received differs from what the upper level issued (ledger interlock)."""
+@rule("IND-02")
+def ind02_interlock_break(cfg: RuleConfig, transfer_id: str, region: str, at: str, state: str, issued: str,
+                          received: str, fund_code: str | None, ev: Evidence, window_closed: bool) -> Finding | None:
+    """IND-02: what the lower level received differs from what the upper level issued (the ledger's
+    interlock). More received than issued breaks it at once; less only once the registration window
+    (IND-01's deadline) has closed — a transfer received in parts is not broken half way."""
     if state != "mismatch":
         return None
-    ev = evidence(event_id, "ledger.interlock_checked", at, region, transfer_indicator_id=transfer_id,
-                  issued=issued, received=received, receipts=",".join(receipts))
+    if not window_closed and Decimal(received) <= Decimal(issued):
+        return None
     return Finding("IND-02", f"transfer/{transfer_id}", region,
                    f"transfer {transfer_id}: received {received} yuan but {issued} yuan were issued (interlock break)",
                    (ev,), fund_code, at)
 
 
-def ind05_wrong_link(issue: IndicatorDoc, receipt: IndicatorDoc, funds: Mapping[str, Fund]) -> Finding | None:
+@rule("IND-05")
+def ind05_wrong_link(cfg: RuleConfig, issue: IndicatorDoc, receipt: IndicatorDoc, funds: Mapping[str, Fund]
+                     ) -> Finding | None:
     """IND-05: an upper transfer received under a fund that does not designate the issued fund."""
     if receipt.fund == issue.fund:
         return None
@@ -101,7 +114,9 @@ def ind05_wrong_link(issue: IndicatorDoc, receipt: IndicatorDoc, funds: Mapping[
                    (receipt.evidence(), issue.evidence()), receipt.fund, receipt.at, receipt.budget_year)
 
 
-def ind05_self_entered(reg: IndicatorDoc, funds: Mapping[str, Fund], region_level: str) -> Finding | None:
+@rule("IND-05")
+def ind05_self_entered(cfg: RuleConfig, reg: IndicatorDoc, funds: Mapping[str, Fund], region_level: str
+                       ) -> Finding | None:
     """IND-05: a city or county enters an upper-level fund as its own arrangement instead of
     receiving the upper indicator (自行再录入)."""
     fund = funds.get(reg.fund)
@@ -115,8 +130,10 @@ def ind05_self_entered(reg: IndicatorDoc, funds: Mapping[str, Fund], region_leve
                    reg.budget_year)
 
 
-def ind06_carry_over(issue: IndicatorDoc, receipt: IndicatorDoc) -> Finding | None:
-    """IND-06: a transfer of an earlier budget year registered as a current-year indicator."""
+@rule("IND-06")
+def ind06_carry_over(cfg: RuleConfig, issue: IndicatorDoc, receipt: IndicatorDoc) -> Finding | None:
+    """IND-06: a transfer of an earlier budget year registered as a current-year indicator instead of
+    a carry-over (上年结转)."""
     if receipt.source == "carry_over" or receipt.advance or issue.advance:
         return None
     if issue.budget_year >= receipt.budget_year:
@@ -127,11 +144,15 @@ def ind06_carry_over(issue: IndicatorDoc, receipt: IndicatorDoc) -> Finding | No
                    (receipt.evidence(), issue.evidence()), receipt.fund, receipt.at, receipt.budget_year)
 
 
-def ind06_old_document(reg: IndicatorDoc) -> Finding | None:
-    """IND-06: an own-arrangement indicator whose document dates from an earlier year."""
+@rule("IND-06")
+def ind06_old_document(cfg: RuleConfig, reg: IndicatorDoc) -> Finding | None:
+    """IND-06: an indicator registered as the current year's own arrangement whose money is from an
+    earlier year — its document dates from before the budget year (a carry-over says so:
+    `source=carry_over` with its `origin_year`)."""
     if reg.source != "own_arrangement" or reg.advance:
         return None
-    year = doc_year(reg.doc_no) or int(reg.doc_date[:4])
+    years = [y for y in (doc_year(reg.doc_no), int(reg.doc_date[:4])) if y]
+    year = min(years)
     if year >= reg.budget_year:
         return None
     return Finding("IND-06", f"indicator/{reg.indicator_id}", reg.region,
@@ -140,7 +161,9 @@ def ind06_old_document(reg: IndicatorDoc) -> Finding | None:
                    reg.budget_year)
 
 
-def ind07_several_uppers(fund_code: str, uppers: list[str], ev: Evidence, region: str) -> Finding | None:
+@rule("IND-07")
+def ind07_several_uppers(cfg: RuleConfig, fund_code: str, uppers: list[str], ev: Evidence, region: str
+                         ) -> Finding | None:
     """IND-07: a local fund linked to more than one upper fund (指定关联 allows exactly one)."""
     distinct = sorted(set(uppers))
     if len(distinct) < 2:

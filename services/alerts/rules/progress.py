@@ -1,19 +1,22 @@
 """Disbursement progress rules (拨付进度): PRG-01 … PRG-06.
 
-They read what the ledger booked for one indicator (balances after each posting, fen) and
-are evaluated on the indicator's checkpoints: a checkpoint is looked at with the balances as
-they stood on its date, whether the clock passed it or a later posting arrived first."""
+They read what the ledger booked for one indicator (natural-side balances, fen, with the account
+meanings of contracts/accounts.py) and are evaluated on the indicator's checkpoints: a checkpoint
+is looked at with the balances as they stood on its date, in the order the events happened."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 
 from services.alerts.config import RuleConfig
 from services.alerts.findings import Evidence, Finding
-from services.alerts.model import Pay, spending_base
+from services.alerts.model import Account, Pay, spending_base
+from services.alerts.rules.registry import rule
 
 YEAR_END = (12, 31)
+Balances = Mapping[str, int]
 
 
 def _yuan(fen: int) -> str:
@@ -24,13 +27,26 @@ def _fen(yuan: Decimal) -> int:
     return int(yuan * 100)
 
 
+def _paid(b: Balances) -> int:
+    return int(b.get(Account.paid, 0))
+
+
 def checkpoint_date(year: int, mmdd: str) -> dt.date:
     month, day = (int(x) for x in mmdd.split("-"))
     return dt.date(year, month, day)
 
 
-def prg01_behind_schedule(indicator_id: str, region: str, received_on: dt.date, checkpoint: dt.date,
-                          balances: dict, cfg: RuleConfig, ev: tuple[Evidence, ...] = (),
+def _end_of_day(day: dt.date) -> str:
+    return dt.datetime.combine(day, dt.time(23, 59)).isoformat() + "+08:00"
+
+
+def _start_of_day(day: dt.date) -> str:
+    return dt.datetime.combine(day, dt.time()).isoformat() + "+08:00"
+
+
+@rule("PRG-01")
+def prg01_behind_schedule(cfg: RuleConfig, indicator_id: str, region: str, received_on: dt.date,
+                          checkpoint: dt.date, balances: Balances, ev: tuple[Evidence, ...] = (),
                           fund_code: str | None = None) -> Finding | None:
     """PRG-01: at a checkpoint, spending is below `factor` × the time-proportional schedule
     (from the day the money arrived to the end of the year)."""
@@ -41,58 +57,62 @@ def prg01_behind_schedule(indicator_id: str, region: str, received_on: dt.date, 
     year_end = dt.date(checkpoint.year, *YEAR_END)
     schedule = Decimal(age) / Decimal(max(1, (year_end - received_on).days))
     expected = cfg.num("factor") * schedule
-    share = Decimal(int(balances.get("5201", 0))) / Decimal(base)
+    share = Decimal(_paid(balances)) / Decimal(base)
     if share >= expected:
         return None
     return Finding("PRG-01", f"indicator/{indicator_id}/checkpoint/{checkpoint:%m-%d}", region,
                    f"indicator {indicator_id} at {checkpoint}: spent {share:.1%} of {_yuan(base)} yuan, below "
                    f"{expected:.1%} ({cfg.num('factor')} × schedule {schedule:.1%})", ev, fund_code,
-                   dt.datetime.combine(checkpoint, dt.time(23, 59)).isoformat() + "+08:00", checkpoint.year)
+                   _end_of_day(checkpoint), checkpoint.year, indicator_id=indicator_id)
 
 
-def prg02_idle(indicator_id: str, region: str, since: dt.date, checked_on: dt.date, balances: dict,
-               cfg: RuleConfig, ev: tuple[Evidence, ...] = (), fund_code: str | None = None) -> Finding | None:
+@rule("PRG-02")
+def prg02_idle(cfg: RuleConfig, indicator_id: str, region: str, since: dt.date, checked_on: dt.date,
+               balances: Balances, ev: tuple[Evidence, ...] = (), fund_code: str | None = None) -> Finding | None:
     """PRG-02: allocated money has not moved for `idle_days` (no payment since `since`)."""
-    available = spending_base(balances) - int(balances.get("5201", 0)) - int(balances.get("5001", 0))
+    available = spending_base(balances) - _paid(balances) - int(balances.get(Account.pending, 0))
     if (checked_on - since).days < cfg.int("idle_days") or available < _fen(cfg.num("min_amount")):
         return None
     return Finding("PRG-02", f"indicator/{indicator_id}/idle", region,
                    f"indicator {indicator_id}: {_yuan(available)} yuan allocated but no payment since {since} "
-                   f"({(checked_on - since).days} days)", ev, fund_code,
-                   dt.datetime.combine(checked_on, dt.time()).isoformat() + "+08:00", checked_on.year)
+                   f"({(checked_on - since).days} days)", ev, fund_code, _start_of_day(checked_on), checked_on.year,
+                   indicator_id=indicator_id)
 
 
-def prg03_unspent(indicator_id: str, region: str, checkpoint: dt.date, balances: dict, cfg: RuleConfig,
+@rule("PRG-03")
+def prg03_unspent(cfg: RuleConfig, indicator_id: str, region: str, checkpoint: dt.date, balances: Balances,
                   ev: tuple[Evidence, ...] = (), fund_code: str | None = None) -> Finding | None:
     """PRG-03: near the year end, a large share of the indicator is unspent."""
     base = spending_base(balances)
     if base < _fen(cfg.num("min_amount")):
         return None
-    unspent = base - int(balances.get("5201", 0))
+    unspent = base - _paid(balances)
     share = Decimal(unspent) / Decimal(base)
     if share <= cfg.num("max_unspent_share"):
         return None
     return Finding("PRG-03", f"indicator/{indicator_id}/year-end", region,
                    f"indicator {indicator_id} at {checkpoint}: {_yuan(unspent)} of {_yuan(base)} yuan ({share:.1%}) "
-                   f"unspent, above {cfg.num('max_unspent_share'):.0%}", ev, fund_code,
-                   dt.datetime.combine(checkpoint, dt.time(23, 59)).isoformat() + "+08:00", checkpoint.year)
+                   f"unspent, above {cfg.num('max_unspent_share'):.0%}", ev, fund_code, _end_of_day(checkpoint),
+                   checkpoint.year, indicator_id=indicator_id)
 
 
-def prg04_special_account(p: Pay, account_kind: str | None) -> Finding | None:
+@rule("PRG-04")
+def prg04_special_account(cfg: RuleConfig, p: Pay, account_kind: str | None) -> Finding | None:
     """PRG-04: a payment into a fiscal special account (财政专户) booked as spending (seed 002)."""
     if account_kind != "special" or p.channel == "special_account" or not p.valid:
         return None
     return Finding("PRG-04", f"payment/{p.pid}", p.region,
                    f"payment {p.pid} of {p.amount} yuan moves money into the fiscal special account "
                    f"{p.payee_masked}; it is not spending", (p.evidence(),), None, p.at, p.day.year,
-                   details={"indicator_id": p.ind})
+                   indicator_id=p.ind)
 
 
-def prg05_held_up(indicator_id: str, region: str, received_on: dt.date, checked_on: dt.date, balances: dict,
-                  cfg: RuleConfig, ev: tuple[Evidence, ...] = (), fund_code: str | None = None) -> Finding | None:
+@rule("PRG-05")
+def prg05_held_up(cfg: RuleConfig, indicator_id: str, region: str, received_on: dt.date, checked_on: dt.date,
+                  balances: Balances, ev: tuple[Evidence, ...] = (), fund_code: str | None = None) -> Finding | None:
     """PRG-05: `held_days` after receipt, part of the indicator is still unallocated (滞留)."""
-    received = int(balances.get("4001", 0)) - int(balances.get("1001", 0))
-    pending = int(balances.get("5001", 0))
+    received = int(balances.get(Account.revenue, 0)) - int(balances.get(Account.total, 0))
+    pending = int(balances.get(Account.pending, 0))
     if received <= 0 or pending < _fen(cfg.num("min_amount")):
         return None
     share = Decimal(pending) / Decimal(received)
@@ -101,10 +121,11 @@ def prg05_held_up(indicator_id: str, region: str, received_on: dt.date, checked_
     return Finding("PRG-05", f"indicator/{indicator_id}/held", region,
                    f"indicator {indicator_id}: {_yuan(pending)} yuan ({share:.1%}) still unallocated "
                    f"{(checked_on - received_on).days} days after receipt on {received_on}", ev, fund_code,
-                   dt.datetime.combine(checked_on, dt.time()).isoformat() + "+08:00", checked_on.year)
+                   _start_of_day(checked_on), checked_on.year, indicator_id=indicator_id)
 
 
-def prg06_surge(indicator_id: str, region: str, on: dt.date, paid_fen: int, window_fen: int, cfg: RuleConfig,
+@rule("PRG-06")
+def prg06_surge(cfg: RuleConfig, indicator_id: str, region: str, on: dt.date, paid_fen: int, window_fen: int,
                 ev: tuple[Evidence, ...] = (), fund_code: str | None = None) -> Finding | None:
     """PRG-06: from `window_start` to the year end, the indicator pays more than `max_share`
     of everything it paid this year (突击花钱)."""
@@ -115,5 +136,5 @@ def prg06_surge(indicator_id: str, region: str, on: dt.date, paid_fen: int, wind
         return None
     return Finding("PRG-06", f"indicator/{indicator_id}/surge", region,
                    f"indicator {indicator_id}: {_yuan(window_fen)} of {_yuan(paid_fen)} yuan ({share:.1%}) paid since "
-                   f"{cfg.text('window_start')} (year-end surge)", ev, fund_code,
-                   dt.datetime.combine(on, dt.time(23, 59)).isoformat() + "+08:00", on.year)
+                   f"{cfg.text('window_start')} (year-end surge)", ev, fund_code, _end_of_day(on), on.year,
+                   indicator_id=indicator_id)

@@ -1,38 +1,20 @@
 """Recipient rules (收款企业和受益贫困户): BEN-01 … BEN-09.
 
 Beneficiary rules look at one person a payment reaches (`Line`) together with what is known
-about that person: the registry entry, external records, earlier subsidies (in any region:
-everything about a person is kept in one place, keyed by the person's hash). Enterprise rules
-look at an enterprise payee with its business records and the staff lists of paying units."""
+about that person: the registry entry in force on the payment's date, external records, earlier
+subsidies (in any region: everything about a person is kept in one place, keyed by the person's
+hash). Enterprise rules look at an enterprise payee with its business records and the staff
+lists of paying units."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 
 from services.alerts.config import RuleConfig
 from services.alerts.findings import Evidence, Finding
-from services.alerts.model import Line, Pay
-
-
-@dataclass(frozen=True)
-class Registry:
-    status: str  # poor | stable | removed
-    since: str
-    household: str | None = None
-
-
-@dataclass(frozen=True)
-class Record:
-    """An external record about a person or an enterprise."""
-
-    record_id: str
-    kind: str
-    date: str
-    ev: dict
-    status: str | None = None
-    unit: str | None = None
+from services.alerts.model import Line, Pay, Record
+from services.alerts.rules.registry import rule
 
 
 def _person_subject(p: Pay, line: Line) -> str:
@@ -41,59 +23,82 @@ def _person_subject(p: Pay, line: Line) -> str:
 
 def _f(rule_id: str, p: Pay, line: Line, text: str, extra: Iterable[Evidence] = ()) -> Finding:
     return Finding(rule_id, _person_subject(p, line), p.region, text, (p.evidence(), *extra), None, p.at, p.day.year,
-                   details={"indicator_id": p.ind})
+                   indicator_id=p.ind)
 
 
-def ben01_not_in_registry(p: Pay, line: Line, registry: Registry | None) -> Finding | None:
-    """BEN-01: the person paid is not in (or was removed from) the poor-household registry."""
-    if registry is not None and registry.status != "removed":
+@rule("BEN-01")
+def ben01_not_in_registry(cfg: RuleConfig, p: Pay, line: Line, status: str | None) -> Finding | None:
+    """BEN-01: the person paid was not in the poor-household registry on the payment's date (or had
+    been removed from it). `status`: the registry status in force then, None when there was none."""
+    if status is not None and status != "removed":
         return None
-    why = "removed from" if registry is not None else "not found in"
-    return _f("BEN-01", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid} is {why} the "
-                                 f"poor-household registry")
+    why = "removed from" if status == "removed" else "not found in"
+    return _f("BEN-01", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid} on {p.day} is {why} "
+                                 f"the poor-household registry")
 
 
-def ben02_disqualifying_record(p: Pay, line: Line, records: Sequence[Record], cfg: RuleConfig) -> Finding | None:
+@rule("BEN-02")
+def ben02_disqualifying_record(cfg: RuleConfig, p: Pay, line: Line, records: Sequence[Record]) -> Finding | None:
     """BEN-02: an external record (deed tax, vehicle, public employment …) before the payment
     shows the person is not eligible (seed 003: the 8,000-yuan deed-tax case)."""
     kinds = cfg.words("kinds")
     since = p.day - dt.timedelta(days=cfg.int("lookback_days"))
-    hits = [r for r in records if r.kind in kinds and since.isoformat() <= r.date <= p.day.isoformat()]
+    hits = sorted((r for r in records if r.kind in kinds and since.isoformat() <= r.date <= p.day.isoformat()),
+                  key=lambda r: (r.date, r.record_id))
     if not hits:
         return None
     first = hits[0]
     return _f("BEN-02", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid} has a {first.kind} "
-                                 f"record of {first.date} ({first.record_id})", (Evidence.from_wire(first.ev),))
+                                 f"record of {first.date} ({first.record_id})", (first.ev,))
 
 
-def ben03_deceased(p: Pay, line: Line, records: Sequence[Record]) -> Finding | None:
+@rule("BEN-03")
+def ben03_deceased(cfg: RuleConfig, p: Pay, line: Line, records: Sequence[Record]) -> Finding | None:
     """BEN-03: the person died before the payment."""
-    deaths = [r for r in records if r.kind == "death" and r.date < p.day.isoformat()]
+    deaths = sorted((r for r in records if r.kind == "death" and r.date < p.day.isoformat()), key=lambda r: r.date)
     if not deaths:
         return None
     return _f("BEN-03", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid} on {p.day} died on "
-                                 f"{deaths[0].date}", (Evidence.from_wire(deaths[0].ev),))
+                                 f"{deaths[0].date}", (deaths[0].ev,))
 
 
-def ben04_twice(p: Pay, line: Line, history: Sequence[tuple[Pay, Line]], cfg: RuleConfig) -> list[Finding]:
-    """BEN-04: the same subsidy type paid to the same person twice in one period (any region).
+def subsidy_period(p: Pay, line: Line, unit: str) -> str:
+    """The period a subsidy is for: as the line says (补贴所属期), else the payment date's year, half,
+    quarter or month (`unit`, the BEN-04 parameter `period`)."""
+    if line.period:
+        return line.period
+    day = p.day
+    if unit == "month":
+        return f"{day.year}-{day.month:02d}"
+    if unit == "quarter":
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    if unit == "half":
+        return f"{day.year}-H{1 if day.month <= 6 else 2}"
+    return str(day.year)
+
+
+@rule("BEN-04")
+def ben04_twice(cfg: RuleConfig, p: Pay, line: Line, history: Sequence[tuple[Pay, Line]]) -> list[Finding]:
+    """BEN-04: the same subsidy type paid to the same person twice for one period (any region).
     Of two such payments the later one is the duplicate, whichever of them arrives first."""
     if not line.subsidy_type:
         return []
+    unit = cfg.text("period")
+    period = subsidy_period(p, line, unit)
     out = []
-    mine = (p.day.isoformat(), p.pid)
     for q, q_line in history:
-        if q.pid == p.pid or q_line.subsidy_type != line.subsidy_type or q.day.year != p.day.year:
+        if q.pid == p.pid or q_line.subsidy_type != line.subsidy_type or subsidy_period(q, q_line, unit) != period:
             continue
-        (later, later_line), first = ((p, line), q) if (q.day.isoformat(), q.pid) < mine else ((q, q_line), p)
+        (later, later_line), first = ((p, line), q) if q.key < p.key else ((q, q_line), p)
         where = f" in {first.region}" if first.region != later.region else ""
         out.append(_f("BEN-04", later, later_line,
-                      f"{later_line.name} ({later_line.masked}) received {line.subsidy_type} again by {later.pid}; "
-                      f"already paid by {first.pid} on {first.day}{where}", (first.evidence(),)))
+                      f"{later_line.name} ({later_line.masked}) received {line.subsidy_type} for {period} again by "
+                      f"{later.pid}; already paid by {first.pid} on {first.day}{where}", (first.evidence(),)))
     return out
 
 
-def ben05_payable_paid(p: Pay, line: Line) -> Finding | None:
+@rule("BEN-05")
+def ben05_payable_paid(cfg: RuleConfig, p: Pay, line: Line) -> Finding | None:
     """BEN-05: the paid amount (实发) differs from the payable amount (应发)."""
     if line.payable is None or line.payable == line.paid:
         return None
@@ -101,32 +106,38 @@ def ben05_payable_paid(p: Pay, line: Line) -> Finding | None:
                                  f"{line.paid} yuan")
 
 
-def ben09_stable(p: Pay, line: Line, registry: Registry | None) -> Finding | None:
-    """BEN-09: the household is marked stable (稳定脱贫，不再享受政策) yet still gets a targeted subsidy."""
-    if registry is None or registry.status != "stable" or registry.since > p.day.isoformat():
+@rule("BEN-09")
+def ben09_stable(cfg: RuleConfig, p: Pay, line: Line, status: str | None, since: str | None,
+                 household: str | None) -> Finding | None:
+    """BEN-09: the household was marked stable (稳定脱贫，不再享受政策) on the payment's date, yet
+    still got a targeted subsidy."""
+    if status != "stable":
         return None
     return _f("BEN-09", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid}: household "
-                                 f"{registry.household or ''} is marked stable since {registry.since}")
+                                 f"{household or ''} is marked stable since {since}")
 
 
 def _ent(rule_id: str, p: Pay, subject: str, text: str, extra: Iterable[Evidence] = ()) -> Finding:
     return Finding(rule_id, subject, p.region, text, (p.evidence(), *extra), None, p.at, p.day.year,
-                   details={"indicator_id": p.ind})
+                   indicator_id=p.ind)
 
 
-def ben06_bad_status(p: Pay, statuses: Sequence[Record], cfg: RuleConfig) -> Finding | None:
-    """BEN-06: the enterprise was deregistered, revoked, or listed as abnormal or dishonest before the payment."""
+@rule("BEN-06")
+def ben06_bad_status(cfg: RuleConfig, p: Pay, statuses: Sequence[Record]) -> Finding | None:
+    """BEN-06: on the payment's date the enterprise was deregistered, revoked, or listed as abnormal or
+    dishonest (the status in force then: an enterprise taken off the abnormal-operations list is clean)."""
     bad = cfg.words("statuses")
-    hits = [r for r in statuses if r.status and any(b in r.status for b in bad) and r.date <= p.day.isoformat()]
-    if not p.enterprise or not hits:
+    known = sorted((r for r in statuses if r.status and r.date <= p.day.isoformat()), key=lambda r: (r.date, r.record_id))
+    if not p.enterprise or not known or not any(b in (known[-1].status or "") for b in bad):
         return None
-    r = hits[0]
+    r = known[-1]
     return _ent("BEN-06", p, f"enterprise/{p.enterprise}",
                 f"{p.payee_name} ({p.enterprise}) paid {p.amount} yuan by {p.pid} on {p.day}: status {r.status} "
-                f"since {r.date}", (Evidence.from_wire(r.ev),))
+                f"since {r.date}", (r.ev,))
 
 
-def ben07_young_enterprise(p: Pay, founded: Record | None, cfg: RuleConfig) -> Finding | None:
+@rule("BEN-07")
+def ben07_young_enterprise(cfg: RuleConfig, p: Pay, founded: Record | None) -> Finding | None:
     """BEN-07: a large payment to an enterprise founded shortly before it."""
     if not p.enterprise or founded is None or p.amount < cfg.num("min_amount"):
         return None
@@ -135,13 +146,14 @@ def ben07_young_enterprise(p: Pay, founded: Record | None, cfg: RuleConfig) -> F
         return None
     return _ent("BEN-07", p, f"enterprise/{p.enterprise}",
                 f"{p.payee_name} ({p.enterprise}) founded {founded.date} got {p.amount} yuan by {p.pid} {age} days "
-                f"later", (Evidence.from_wire(founded.ev),))
+                f"later", (founded.ev,))
 
 
-def ben08_related_party(p: Pay, related_units: dict[str, dict]) -> Finding | None:
+@rule("BEN-08")
+def ben08_related_party(cfg: RuleConfig, p: Pay, related_units: Mapping[str, Evidence]) -> Finding | None:
     """BEN-08: the enterprise's legal representative works for the paying unit."""
     if not p.enterprise or p.payer_unit not in related_units:
         return None
     return _ent("BEN-08", p, f"enterprise/{p.enterprise}/unit/{p.payer_unit}",
                 f"{p.payee_name} ({p.enterprise}) paid {p.amount} yuan by {p.payer_name}: its legal representative is "
-                f"on the staff of {p.payer_name}", (Evidence.from_wire(related_units[p.payer_unit]),))
+                f"on the staff of {p.payer_name}", (related_units[p.payer_unit],))

@@ -3,42 +3,63 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from services.alerts.config import RuleConfig
-from services.alerts.findings import Evidence, Finding, evidence
-from services.alerts.model import Pay
+from services.alerts.findings import Evidence, Finding
+from services.alerts.model import Pay, Posting
+from services.alerts.rules.registry import rule
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
 
 
 def _pay_finding(rule_id: str, p: Pay, text: str, extra: tuple[Evidence, ...] = ()) -> Finding:
     return Finding(rule_id, f"payment/{p.pid}", p.region, text, (p.evidence(), *extra), None, p.at, p.day.year,
-                   details={"indicator_id": p.ind})
+                   indicator_id=p.ind)
 
 
-def use01_beyond_balance(event_id: str, region: str, at: str, payment_id: str | None, indicator_id: str,
-                         amount: str, available: str, fund_code: str | None) -> Finding | None:
-    """USE-01: the ledger booked a payment larger than the indicator's available balance."""
-    subject = f"payment/{payment_id}" if payment_id else f"indicator/{indicator_id}/overpaid"
-    ev = evidence(event_id, "ledger.balance_exceeded", at, region, indicator_id=indicator_id, payment_id=payment_id,
-                  amount=amount, available=available)
-    return Finding("USE-01", subject, region,
-                   f"payment {payment_id or '?'} of {amount} yuan exceeds the available balance {available} yuan of "
-                   f"indicator {indicator_id}", (ev,), fund_code, at, int(at[:4]),
-                   details={"indicator_id": indicator_id})
+@rule("USE-01")
+def use01_beyond_balance(cfg: RuleConfig, post: Posting, what: str, available_fen: int, amount_fen: int,
+                         fund_code: str | None, ev: tuple[Evidence, ...]) -> Finding | None:
+    """USE-01: a payment larger than what its indicator (or the project's share of it) had left, in
+    the order the events happened — whatever order the ledger received them in."""
+    if amount_fen <= available_fen:
+        return None
+    subject = f"payment/{post.subject}" if post.subject else f"indicator/{post.indicator_id}/overpaid"
+    return Finding("USE-01", subject, post.region,
+                   f"payment {post.subject or '?'} of {_yuan(amount_fen)} yuan exceeds {what} of "
+                   f"{_yuan(available_fen)} yuan (indicator {post.indicator_id})", ev, fund_code, post.at,
+                   int(post.on[:4]), indicator_id=post.indicator_id)
 
 
-def use02_payment_date(p: Pay) -> Finding | None:
+@rule("USE-01")
+def use01_overdrawn(cfg: RuleConfig, post: Posting, own_fen: int, fund_code: str | None,
+                    ev: tuple[Evidence, ...]) -> Finding | None:
+    """USE-01: a red-ink correction took an indicator's own-spending balance below what it had
+    already paid (the allocation was lowered under the payments made from it)."""
+    if own_fen >= 0 or not post.red_ink:
+        return None
+    return Finding("USE-01", f"indicator/{post.indicator_id}/overpaid", post.region,
+                   f"indicator {post.indicator_id}: after correction {post.source_event_id} the own-spending balance "
+                   f"is {_yuan(own_fen)} yuan: more was paid than is now allocated", ev, fund_code, post.at,
+                   int(post.on[:4]), indicator_id=post.indicator_id)
+
+
+@rule("USE-02")
+def use02_payment_date(cfg: RuleConfig, p: Pay) -> Finding | None:
     """USE-02: no payment date (not a valid payment, seed 002), or a date after the record arrived."""
     if p.date is None:
         return _pay_finding("USE-02", p, f"payment {p.pid} of {p.amount} yuan has no payment date")
-    if dt.date.fromisoformat(p.date) > dt.date.fromisoformat(p.at[:10]) + dt.timedelta(days=1):
+    if dt.date.fromisoformat(p.date) > dt.date.fromisoformat(p.at[:10]) + dt.timedelta(days=cfg.int("max_ahead_days")):
         return _pay_finding("USE-02", p, f"payment {p.pid} is dated {p.date}, after it was recorded ({p.at[:10]})")
     return None
 
 
-def use03_prohibited_class(p: Pay, cfg: RuleConfig) -> Finding | None:
+@rule("USE-03")
+def use03_prohibited_class(cfg: RuleConfig, p: Pay) -> Finding | None:
     """USE-03: the economic class is on the negative list (salaries, hospitality, vehicles, buildings)."""
     if not p.economic_class or not p.economic_class.startswith(cfg.words("prohibited")):
         return None
@@ -46,7 +67,8 @@ def use03_prohibited_class(p: Pay, cfg: RuleConfig) -> Finding | None:
                                      f"{p.economic_class}")
 
 
-def use04_cash(p: Pay, cfg: RuleConfig) -> Finding | None:
+@rule("USE-04")
+def use04_cash(cfg: RuleConfig, p: Pay) -> Finding | None:
     """USE-04: paid in cash above the limit."""
     if p.settlement != "cash" or p.amount <= cfg.num("cash_limit"):
         return None
@@ -54,59 +76,83 @@ def use04_cash(p: Pay, cfg: RuleConfig) -> Finding | None:
                                      f"{cfg.num('cash_limit')} yuan limit")
 
 
-@dataclass(frozen=True)
-class Recent:
-    """A payment an account has recently received (kept in the account's state)."""
-
-    pid: str
-    amount: Decimal
-    purpose: str
-    date: str | None
-    payer_unit: str
-    ev: dict
+def _same(p: Pay, q: Pay) -> bool:
+    return p.pid != q.pid and p.amount == q.amount and p.purpose == q.purpose and p.payer_unit == q.payer_unit
 
 
-def use05_duplicate(p: Pay, recent: Sequence[Recent], cfg: RuleConfig) -> Finding | None:
-    """USE-05: the same payee account got the same amount for the same purpose on the same date."""
-    for r in recent:
-        if r.pid != p.pid and r.amount == p.amount and r.purpose == p.purpose and r.date == p.date:
-            return _pay_finding("USE-05", p, f"payment {p.pid} repeats payment {r.pid}: {p.amount} yuan to "
-                                             f"{p.payee_masked} for {p.purpose!r} on {p.date}",
-                                (Evidence.from_wire(r.ev),))
-    return None
+def _days_apart(p: Pay, q: Pay) -> int:
+    return abs((p.day - q.day).days)
 
 
-def use06_split(p: Pay, recent: Sequence[Recent], cfg: RuleConfig) -> Finding | None:
-    """USE-06: payments from one unit to one account within a few days, each under the approval
-    threshold, that together reach it (化整为零)."""
-    threshold = cfg.num("threshold")
-    if p.amount >= threshold or p.amount < threshold * cfg.num("min_part_share"):
-        return None
+@rule("USE-05")
+def use05_duplicate(cfg: RuleConfig, p: Pay, others: Sequence[Pay]) -> list[Finding]:
+    """USE-05: the same payee account got the same amount for the same purpose from the same payer
+    within `window_days`: of two such payments the later (by date, then id) is the repeat, whichever
+    of them arrived first."""
     window = cfg.int("window_days")
-    parts = [r for r in recent
-             if r.pid != p.pid and r.payer_unit == p.payer_unit and r.date and p.date
-             and not (r.amount == p.amount and r.purpose == p.purpose and r.date == p.date)  # a duplicate: USE-05
-             and abs((dt.date.fromisoformat(p.date) - dt.date.fromisoformat(r.date)).days) <= window
-             and r.amount < threshold and r.amount >= threshold * cfg.num("min_part_share")]
-    total = p.amount + sum((r.amount for r in parts), Decimal(0))
-    if not parts or total < threshold:
-        return None
-    return _pay_finding("USE-06", p, f"payment {p.pid} of {p.amount} yuan and {len(parts)} more payment(s) from "
-                                     f"{p.payer_unit} to {p.payee_masked} within {window} days add up to {total} yuan, "
-                                     f"each under the {threshold} yuan approval threshold",
-                        tuple(Evidence.from_wire(r.ev) for r in parts[:5]))
+    out = []
+    for q in others:
+        if not _same(p, q) or _days_apart(p, q) > window:
+            continue
+        later, first = (p, q) if q.key < p.key else (q, p)
+        out.append(_pay_finding("USE-05", later, f"payment {later.pid} repeats payment {first.pid}: {later.amount} "
+                                                 f"yuan to {later.payee_masked} for {later.purpose!r} on "
+                                                 f"{later.date or later.at[:10]} (first on {first.date or first.at[:10]})",
+                                (first.evidence(),)))
+    return out
 
 
-def use07_not_by_card(p: Pay, for_households: bool) -> Finding | None:
-    """USE-07: a per-person subsidy paid outside the subsidy card system (一卡通)."""
-    per_person = p.lines > 0 or (for_households and p.payee_kind == "individual" and not p.project)
+def _part(p: Pay, threshold: Decimal, min_share: Decimal) -> bool:
+    return p.date is not None and threshold * min_share <= p.amount < threshold
+
+
+@rule("USE-06")
+def use06_split(cfg: RuleConfig, payments: Iterable[Pay], changed: Pay, repeat_days: int = 0) -> list[Finding]:
+    """USE-06: payments from one unit to one account within `window_days`, each under the approval
+    threshold, that together reach it (化整为零): every payment at which the window's total (it and
+    the earlier parts) reaches the threshold. Judged again for the later payments whenever an
+    earlier one arrives, so the result does not depend on the order they came in."""
+    threshold, min_share, window = cfg.num("threshold"), cfg.num("min_part_share"), cfg.int("window_days")
+    if not _part(changed, threshold, min_share):
+        return []
+    parts = sorted((q for q in payments if q.payer_unit == changed.payer_unit and _part(q, threshold, min_share)),
+                   key=lambda q: q.key)
+    out = []
+    for i, p in enumerate(parts):
+        if p.key < changed.key or (p.day - changed.day).days > window:
+            continue  # not affected by `changed`
+        window_parts = [q for q in parts[:i] if (p.day - q.day).days <= window and not _repeat(q, parts[:i],
+                                                                                                   repeat_days)]
+        if _repeat(p, parts[:i], repeat_days):
+            continue  # a duplicate is USE-05's
+        total = p.amount + sum((q.amount for q in window_parts), Decimal(0))
+        if window_parts and total >= threshold:
+            out.append(_pay_finding(
+                "USE-06", p, f"payment {p.pid} of {p.amount} yuan and {len(window_parts)} earlier payment(s) from "
+                             f"{p.payer_unit} to {p.payee_masked} within {window} days add up to {total} yuan, each "
+                             f"under the {threshold} yuan approval threshold",
+                tuple(q.evidence() for q in window_parts[-5:])))
+    return out
+
+
+def _repeat(p: Pay, earlier: Sequence[Pay], days: int) -> bool:
+    """Is `p` a repeat of an earlier payment (USE-05's: the same amount, purpose and payer within `days`)?"""
+    return any(_same(p, q) and _days_apart(p, q) <= days for q in earlier)
+
+
+@rule("USE-07")
+def use07_not_by_card(cfg: RuleConfig, p: Pay, for_households: bool) -> Finding | None:
+    """USE-07: a per-person subsidy paid outside the subsidy card system (一卡通). Handing the bank a
+    list to pay into the farmers' cards is not the card system (seed 002)."""
+    per_person = p.lines > 0 or (for_households and p.payee_kind == "individual")
     if not per_person or p.channel == "subsidy_card":
         return None
     return _pay_finding("USE-07", p, f"per-person subsidy payment {p.pid} of {p.amount} yuan paid by {p.channel}, "
                                      f"not through the subsidy card system (一卡通)")
 
 
-def use08_outside_period(p: Pay, start: str, end: str) -> Finding | None:
+@rule("USE-08")
+def use08_outside_period(cfg: RuleConfig, p: Pay, start: str, end: str) -> Finding | None:
     """USE-08: a project payment dated outside the project's implementation period."""
     if not p.project or not p.date or start <= p.date <= end:
         return None
@@ -114,7 +160,8 @@ def use08_outside_period(p: Pay, start: str, end: str) -> Finding | None:
                                      f"{start} – {end} of project {p.project}")
 
 
-def use09_purpose(p: Pay, cfg: RuleConfig) -> Finding | None:
+@rule("USE-09")
+def use09_purpose(cfg: RuleConfig, p: Pay) -> Finding | None:
     """USE-09: the stated purpose names something poverty funds may not pay for."""
     hits = [w for w in cfg.words("keywords") if w in p.purpose]
     if not hits:

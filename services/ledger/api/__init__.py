@@ -13,6 +13,8 @@ from services.ledger.api import lineage, overview, search
 from services.ledger.api.deps import Conn
 from services.ledger.api.models import Status
 from services.ledger.queries.status import counters
+from services.runtime.auth import OptionalPrincipal
+from services.runtime.http import Health, limit_bodies
 from services.runtime.projection import Projection, lag
 from services.runtime.settings import Settings
 
@@ -29,6 +31,7 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
     app.state.projection = projection
     if settings is not None:
         app.state.settings = settings
+    limit_bodies(app, settings.max_body_bytes if settings else 1 << 20)
     for module in (overview, lineage, search):
         app.include_router(module.router)
 
@@ -37,8 +40,11 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
         await counters(conn)
         return {"status": "ok"}
 
-    @app.get("/v1/status", response_model=Status, tags=["status"])
-    async def status(conn: Conn) -> Status:
+    @app.get("/v1/status", response_model=Status | Health, tags=["status"],
+             summary="health for anyone; counters for a signed-in user")
+    async def status(conn: Conn, principal: OptionalPrincipal) -> Status | Health:
+        if principal is None:
+            return Health()
         c = await counters(conn)
         p = app.state.projection
         return Status(events_applied=c.get("events_applied", 0), reference_applied=c.get("reference_applied", 0),

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.types import RegionCode
 from services.runtime.auth import CurrentPrincipal, Principal
+from services.runtime.http import Offset
 
 __all__ = ["Conn", "CurrentPrincipal", "Limit", "Offset", "RegionQ", "YearQ", "visible_or_404"]
 
@@ -23,7 +24,6 @@ Conn = Annotated[AsyncConnection, Depends(connection)]
 RegionQ = Annotated[RegionCode | None, Query(description="region code; default the caller's own (403 outside it)")]
 YearQ = Annotated[int | None, Query(ge=2000, le=2100, description="budget year")]
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 def visible_or_404(principal: Principal, *regions: str | None, what: str = "not found") -> None:

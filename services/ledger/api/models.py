@@ -304,6 +304,7 @@ class FundOut(BaseModel):
 
 
 class Status(BaseModel):
+    status: str = "ok"
     events_applied: int = Field(description="indicator and payment events applied")
     reference_applied: int
     applied_this_process: int

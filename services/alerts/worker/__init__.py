@@ -7,8 +7,8 @@ import asyncio
 
 import faust
 
-from services.alerts.app import build
 from services.alerts.config import AlertsSettings
+from services.alerts.worker.app import build
 from services.runtime.kafka import ensure_topics, wait_for_broker
 from services.runtime.service import tune_gc
 from services.runtime.settings import Settings

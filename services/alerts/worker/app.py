@@ -11,6 +11,8 @@ are pure modules this file calls.
                                                         ▼
                                fundwatch.alert.v1 (transitions, refused dispositions)
 
+The protocol between the stages is typed and described once, in `facts.py` (`Work`: msgpack).
+
 Why the router is not a faust agent: a faust stream costs ~200 µs per message before any
 work (measured on the embedded broker: 4.9k msg/s for a no-op agent, with or without
 `take()`), which leaves too little of the 333 µs an event may take at 3,000 events/s. The
@@ -38,7 +40,8 @@ facts; the agent's offset is committed by faust after the output and the state w
 the state tracks what it holds (`Engine._unseen`: the last work offset applied, the last source
 record per source partition, the last forwarding message per partition), so a message, a routed
 record or a forward that comes again after a crash is not applied twice; one open alert per
-(rule, subject); redelivered transitions carry the same transition id."""
+(rule, subject); redelivered transitions carry the same transition id. A fact the engine cannot
+apply goes to the dead-letter topic with the reason."""
 
 from __future__ import annotations
 
@@ -51,6 +54,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import faust
+import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import NewTopic
@@ -59,12 +63,12 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from contracts.alert import AlertEvidence, AlertTransitioned, DispositionRefused
 from contracts.envelope import Envelope, make_event
 from contracts.topics import TOPICS, Family
+from services.alerts import facts as f
 from services.alerts.catalogue import CATALOGUE
-from services.alerts.clock import ClockMode
 from services.alerts.config import AlertsSettings
-from services.alerts.engine import Engine, Output
+from services.alerts.engine import Engine, Output, decode_state, encode_state
 from services.alerts.lifecycle import Transition
-from services.alerts.router import (
+from services.alerts.worker.router import (
     WORKER_COMPRESSION,
     ConfigFollower,
     RouterProcess,
@@ -76,6 +80,7 @@ from services.runtime.kafka import (
     create_missing_topics,
     make_producer,
     send_and_wait,
+    send_dead_letter,
 )
 from services.runtime.settings import Settings
 
@@ -93,6 +98,7 @@ def transition_event(t: Transition) -> Envelope:
         evidence=[AlertEvidence(event_id=e.event_id, type=e.type, region=e.region,
                                 time=dt.datetime.fromisoformat(e.time) if e.time else None,
                                 facts={k: v[:200] for k, v in e.facts}) for e in t.evidence][:20],
+        traceparent=next((e.traceparent for e in t.evidence if e.traceparent), None),
         due=dt.date.fromisoformat(t.due) if t.due else None, shadow=t.shadow, budget_year=t.budget_year,
         disposition_id=t.disposition_id, corrective_actions=list(t.corrective_actions),
         attachments=list(t.attachments),
@@ -121,9 +127,12 @@ class Worker:
         self.counters: Counter[str] = Counter()
         self.config = ConfigFollower(settings, self.counters)
         self.configs = self.config.configs
-        self.engine = Engine(self.configs, self.mode, self.partitions, TOPICS[Family.reference].partitions)
+        self.engine = Engine(self.configs, self.partitions, event_time=self.mode == "event",
+                             lateness=alerts.lateness(), idle_s=alerts.idle_s,
+                             ledger_partitions=TOPICS[Family.ledger].partitions)
         self.timings: dict[str, float] = defaultdict(float)  # where the agent's time goes (status page)
-        self.producer: Any = None  # made on the worker's event loop (`start`)
+        self.producer: Any = None  # made on the worker's event loop (`start`): work and state topics, zstd
+        self.public_producer: Any = None  # the alert topic, uncompressed
         self.app_id = f"{settings.topic_prefix}-alerts"  # the faust app id, also its consumer group
         self.router: RouterProcess | None = None  # stage 1, started with the worker (`build`)
         self.work_topic_name = work_topic(settings)
@@ -157,9 +166,14 @@ class Worker:
     def status(self) -> dict:
         counters = Counter(self.counters)
         counters.update(self.router.counters if self.router is not None else {})
-        return {"counters": dict(counters), "mode": self.mode.value,
+        watermarks = {}
+        for p in sorted(self.assigned):
+            clock = self.store.get(f"G{p}:clock")
+            watermarks[str(p)] = dict(clock.marks) if clock is not None else {}
+        return {"counters": dict(counters), "mode": self.mode,
                 "router_pid": self.router.process.pid if self.router is not None else None,
-                "agent_seconds": {k: round(v, 3) for k, v in self.timings.items()}, "configs": self.configs.version}
+                "agent_seconds": {k: round(v, 3) for k, v in self.timings.items()}, "configs": self.configs.version,
+                "watermarks": watermarks}
 
     # ------------------------------------------------------------------ stage 2: output of one message
 
@@ -177,10 +191,17 @@ class Worker:
             records.append(Record(alert_topic, event.to_json(), event.key))
             self.counters["refused"] += 1
         for q, facts in out.forwards.items():
-            forward = {"facts": facts, "from": out.origin} if out.origin else {"facts": facts}
-            records.append(Record(self.work_topic_name, orjson.dumps(forward), partition=q))
+            records.append(Record(self.work_topic_name, f.encode(f.Work(facts=facts, origin=out.origin)), partition=q))
             self.counters["facts"] += len(facts)
         return records
+
+    async def dead_letters(self, p: int, offset: int, out: Output, raw: bytes) -> None:
+        """What the engine could not apply, to the dead-letter topic with the reason."""
+        for dead in out.dead:
+            value = msgspec.json.encode(dead.fact) if dead.fact is not None else raw[:2000]
+            await retrying(send_dead_letter, self.producer, self.settings, source_topic=self.work_topic_name,
+                           partition=p, offset=offset, value=value, reason=f"alerts engine: {dead.reason}")
+            self.counters["dead_lettered"] += 1
 
     @staticmethod
     def with_outbox(p: int, dirty: dict[str, Any], records: list[Record]) -> dict[str, bytes]:
@@ -192,16 +213,21 @@ class Worker:
         track = f"G{p}:track"
         ordered = {k: v for k, v in dirty.items() if k != track}
         if records:
-            ordered[f"G{p}:out"] = [[r.topic, r.key.decode() if r.key is not None else None, r.value.decode(),
-                                     r.partition] for r in records]
+            ordered[f"G{p}:out"] = [(r.topic, r.key.decode() if r.key is not None else None, r.value, r.partition)
+                                    for r in records]
         if track in dirty:
             ordered[track] = dirty[track]
-        return {key: orjson.dumps(value) for key, value in ordered.items()}
+        return {key: encode_state(value) for key, value in ordered.items()}
 
     async def deliver(self, p: int, output: list[Record], dirty: dict[str, bytes]) -> None:
-        """Send a message's output and its state (the outbox included) and wait for both."""
-        state = [Record(self.state_topic_name, value, orjson.dumps(key), p) for key, value in dirty.items()]
-        self.sent(await send_and_wait(self.producer, output + state))
+        """Send a message's output and its state (the outbox included) and wait for both. Alerts go
+        through a producer of their own, uncompressed: any stock consumer reads the alert topic."""
+        state = [Record(self.state_topic_name, value, key.encode(), p) for key, value in dirty.items()]
+        alerts = [r for r in output if r.topic != self.work_topic_name]
+        internal = [r for r in output if r.topic == self.work_topic_name] + state
+        results = await asyncio.gather(send_and_wait(self.producer, internal),
+                                       send_and_wait(self.public_producer, alerts))
+        self.sent(results[0])
         self.counters["state_writes"] += len(dirty)
         self.counters["state_bytes"] += sum(len(r.value) for r in state)
 
@@ -229,7 +255,7 @@ class Worker:
             while True:
                 records = (await consumer.getmany(tp, timeout_ms=200)).get(tp, ())
                 for record in records:
-                    latest[orjson.loads(record.key)] = record.value
+                    latest[record.key.decode()] = record.value
                 # past the end offset and nothing more: the embedded broker reports the end as the
                 # last record batch's base offset + 1, so the rest of that batch may still come
                 if not records and await consumer.position(tp) >= end:
@@ -239,15 +265,16 @@ class Worker:
         for key in self.keys_of.pop(p, ()):
             self.store.pop(key, None)
         kept = {k: v for k, v in latest.items() if v is not None}
-        self.remember(p, kept)
+        self.remember(p, kept, {k: decode_state(k, v) for k, v in kept.items() if k[0] == "G"})
         self.counters["recovered_keys"] += len(kept)
+        self.counters["recovered_waiting"] += self.engine.rebuild(p, self.store, kept)  # who waits for what
         self.recovered.add(p)
         # the output of the partition's last message with output: its state is here, so it will
         # not be processed again — whether the output got out too is not known, so send it again
         # (transitions carry their ids, forwards their origin: repeats are dropped downstream)
-        outbox = orjson.loads(kept[f"G{p}:out"]) if f"G{p}:out" in kept else None
+        outbox = decode_state(f"G{p}:out", kept[f"G{p}:out"]) if f"G{p}:out" in kept else None
         if outbox:
-            resend = [Record(topic, value.encode(), key.encode() if key is not None else None, partition)
+            resend = [Record(topic, value, key.encode() if key is not None else None, partition)
                       for topic, key, value, partition in outbox]
             await retrying(self._resend, resend)
             self.counters["outputs_resent"] += len(resend)
@@ -255,7 +282,11 @@ class Worker:
 
 
     async def _resend(self, records: list[Record]) -> None:
-        self.sent(await send_and_wait(self.producer, records))
+        alerts = [r for r in records if r.topic != self.work_topic_name]
+        internal = [r for r in records if r.topic == self.work_topic_name]
+        results = await asyncio.gather(send_and_wait(self.producer, internal),
+                                       send_and_wait(self.public_producer, alerts))
+        self.sent(results[0])
 
 
 def _app_class(fetch_wait_ms: int) -> type[faust.App]:
@@ -320,20 +351,24 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
             if p not in worker.recovered:
                 await worker.recover(p)
             try:
-                message = orjson.loads(event.value)
-            except orjson.JSONDecodeError:
+                message = f.decode(event.value)
+            except msgspec.DecodeError as exc:
                 worker.counters["bad_messages"] += 1
+                await retrying(send_dead_letter, worker.producer, settings, source_topic=worker.work_topic_name,
+                               partition=p, offset=event.message.offset, value=event.value[:2000],
+                               reason=f"alerts engine: undecodable work message: {exc}")
                 worker.worked(p, event.message.offset)
                 continue
-            if message.get("cfg") and not worker.config.reached(message["cfg"]):
-                await worker.config.wait_for(message["cfg"])  # the configuration the router judged it by
+            if message.cfg and not worker.config.reached(message.cfg):
+                await worker.config.wait_for(message.cfg)  # the configuration the router judged it by
                 worker.counters["config_waits"] += 1
             out = worker.engine.process(p, worker.store, message, event.message.offset)
             worker.counters["messages"] += 1
             worker.counters["message_bytes"] += len(event.value)
             worker.counters["redelivered"] += out.redelivered
-            worker.counters["facts_applied"] += len(message.get("facts") or ())
-            worker.counters["engine_errors"] += out.errors
+            worker.counters["facts_applied"] += len(message.facts)
+            if out.dead:
+                await worker.dead_letters(p, event.message.offset, out, event.value)
             output = worker.output_records(out)
             dirty = worker.with_outbox(p, out.dirty, output)
             worker.remember(p, dirty, out.dirty)
@@ -377,6 +412,8 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
         await retrying(ensure_state_topic, settings, worker.state_topic_name, alerts.partitions)
         worker.producer = make_producer(settings, linger_ms=0, compression_type=WORKER_COMPRESSION)
         await worker.producer.start()
+        worker.public_producer = make_producer(settings, linger_ms=0)
+        await worker.public_producer.start()
         worker.started.set()
         worker.router = RouterProcess(settings, alerts, worker.app_id)
         worker.router.start()
@@ -409,7 +446,9 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
             asking why a rule did or did not fire. Internal port: personal data only as hashes."""
             key = request.query.get("key", "")
             value = worker.store.get(key)
-            return web.json({"key": key, "state": orjson.loads(value) if isinstance(value, bytes) else value})
+            if isinstance(value, bytes):
+                value = decode_state(key, value)
+            return web.json({"key": key, "state": orjson.loads(msgspec.json.encode(value))})
 
     return app, worker
 
@@ -420,4 +459,4 @@ async def ensure_state_topic(settings: Settings, name: str, partitions: int) -> 
     await create_missing_topics(settings, [NewTopic(name, partitions, 1, topic_configs={"cleanup.policy": "compact"})])
 
 
-__all__ = ["ClockMode", "Worker", "build", "refusal_event", "transition_event"]
+__all__ = ["Worker", "build", "refusal_event", "transition_event"]

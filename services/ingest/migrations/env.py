@@ -1,0 +1,4 @@
+from services.ingest.store import metadata
+from services.runtime.migrations_env import run
+
+run(metadata)

@@ -1,0 +1,122 @@
+"""ingest's tables — its upstream clients, their API keys, the outbox of its audit records — and
+every query on them (SQLAlchemy Core; PostgreSQL and SQLite). Times are naive UTC."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Column, DateTime, ForeignKey, MetaData, String, Table, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.ingest.clients import ApiKey, Client
+from services.runtime.projection import outbox_table
+
+metadata = MetaData()
+outbox = outbox_table(metadata, "ingest")
+
+clients = Table(
+    "ingest_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("scope", String(12), nullable=False, doc="region code the client may send for (and below)"),
+    Column("families", String(100), nullable=False, doc="comma-separated event families"),
+    Column("created_at", DateTime, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+    Column("revoked_by", String(100), nullable=True),
+)
+
+keys = Table(
+    "ingest_client_keys",
+    metadata,
+    Column("key_id", String(12), primary_key=True),
+    Column("client_id", String(64), ForeignKey("ingest_clients.client_id"), nullable=False, index=True),
+    Column("key_hash", String(64), nullable=False, doc="SHA-256 of the whole key; the key itself is never stored"),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=True),
+    Column("revoked_at", DateTime, nullable=True),
+)
+
+
+def naive(moment: dt.datetime | None) -> dt.datetime | None:
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment is not None and moment.tzinfo else moment
+
+
+def aware(moment: dt.datetime | None) -> dt.datetime | None:
+    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _client(row: Any) -> Client:
+    return Client(row.client_id, row.name, row.scope, tuple(row.families.split(",")),
+                  row.created_at.replace(tzinfo=dt.UTC), row.created_by, aware(row.revoked_at), row.revoked_by)
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(row.key_id, row.client_id, row.key_hash, row.created_at.replace(tzinfo=dt.UTC),
+                  aware(row.expires_at), aware(row.revoked_at))
+
+
+async def add_client(conn: AsyncConnection, client: Client) -> bool:
+    """False when the client id is taken."""
+    if (await conn.execute(select(clients.c.client_id).where(clients.c.client_id == client.client_id))).first():
+        return False
+    await conn.execute(clients.insert().values(
+        client_id=client.client_id, name=client.name, scope=client.scope, families=",".join(client.families),
+        created_at=naive(client.created_at), created_by=client.created_by))
+    return True
+
+
+async def add_key(conn: AsyncConnection, key: ApiKey) -> None:
+    await conn.execute(keys.insert().values(key_id=key.key_id, client_id=key.client_id, key_hash=key.key_hash,
+                                            created_at=naive(key.created_at)))
+
+
+async def update_keys(conn: AsyncConnection, changed: list[ApiKey]) -> None:
+    for key in changed:
+        await conn.execute(update(keys).where(keys.c.key_id == key.key_id).values(
+            expires_at=naive(key.expires_at), revoked_at=naive(key.revoked_at)))
+
+
+async def revoke_client(conn: AsyncConnection, client_id: str, at: dt.datetime, by: str) -> None:
+    await conn.execute(update(clients).where(clients.c.client_id == client_id, clients.c.revoked_at.is_(None))
+                       .values(revoked_at=naive(at), revoked_by=by))
+    await conn.execute(update(keys).where(keys.c.client_id == client_id, keys.c.revoked_at.is_(None))
+                       .values(revoked_at=naive(at)))
+
+
+async def get_client(conn: AsyncConnection, client_id: str) -> Client | None:
+    row = (await conn.execute(select(clients).where(clients.c.client_id == client_id))).first()
+    return _client(row) if row else None
+
+
+async def keys_of(conn: AsyncConnection, client_id: str) -> list[ApiKey]:
+    rows = await conn.execute(select(keys).where(keys.c.client_id == client_id).order_by(keys.c.created_at))
+    return [_key(r) for r in rows]
+
+
+async def lookup(conn: AsyncConnection, key_id: str) -> tuple[ApiKey, Client] | None:
+    """The key and its client, one indexed read per request."""
+    row = (await conn.execute(select(keys, *[c for c in clients.c if c.name != "client_id"])
+                              .join(clients, clients.c.client_id == keys.c.client_id)
+                              .where(keys.c.key_id == key_id))).first()
+    if row is None:
+        return None
+    return _key(row), _client(row)
+
+
+async def list_clients(conn: AsyncConnection, region_prefix: str, limit: int, offset: int) -> tuple[list[Client], int]:
+    where = clients.c.scope.startswith(region_prefix, autoescape=True)
+    total = (await conn.execute(select(func.count()).select_from(clients).where(where))).scalar_one()
+    rows = await conn.execute(select(clients).where(where).order_by(clients.c.client_id).limit(limit).offset(offset))
+    return [_client(r) for r in rows], total
+
+
+async def add_outgoing(conn: AsyncConnection, *, topic: str, key: bytes, value: bytes) -> None:
+    await conn.execute(outbox.insert(), [{"topic": topic, "key": key, "value": value}])
+
+
+async def outbox_pending(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(outbox.c.seq).limit(1))).first() is not None
