@@ -105,19 +105,19 @@ def _class_name(event_type: str) -> str:
 
 
 ENVELOPES: dict[str, type[Envelope]] = {
-    name: create_model(  # type: ignore[call-overload]
+    name: create_model(
         _class_name(name),
         __base__=Envelope,
         __doc__=model.__doc__,
-        type=(Literal[name], ...),
+        type=(Literal[name], ...),  # type: ignore[arg-type]  # a Literal built at runtime
         data=(model, ...),
     )
     for name, (model, _family) in EVENT_TYPES.items()
 }
 
 AnyEvent = Annotated[Union[tuple(ENVELOPES.values())], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 - built at runtime
-_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(AnyEvent)
-_BATCH_ADAPTER: TypeAdapter[list[Envelope]] = TypeAdapter(list[AnyEvent])
+_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(AnyEvent)  # type: ignore[arg-type]
+_BATCH_ADAPTER: TypeAdapter[list[Envelope]] = TypeAdapter(list[AnyEvent])  # type: ignore[valid-type]
 
 
 def parse_event(raw: bytes | str | dict[str, Any], *, pii_key: bytes | None = None) -> Envelope:

@@ -157,10 +157,10 @@ def _check_value(kind: str, value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int | str):
             return "must be a decimal number written as a string, e.g. '0.3'"
         try:
-            number = Decimal(str(value))
+            amount = Decimal(str(value))
         except InvalidOperation:
             return f"{value!r} is not a decimal number"
-        return None if number.is_finite() and number >= 0 else "must be a finite number ≥ 0"
+        return None if amount.is_finite() and amount >= 0 else "must be a finite number ≥ 0"
     if kind == "words":
         return None if isinstance(value, str) and _words(value) else "must be a comma-separated list of words"
     if kind == "regex":

@@ -29,7 +29,7 @@ import heapq
 import logging
 import zlib
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -304,7 +304,7 @@ class Engine:
     # ------------------------------------------------------------------ tracking
 
     @staticmethod
-    def _unseen(g: str, view: View, work: f.Work, offset: int | None, out: Output) -> list[f.Fact] | None:
+    def _unseen(g: str, view: View, work: f.Work, offset: int | None, out: Output) -> Sequence[f.Fact] | None:
         """The facts of `work` the state does not hold yet; None: the whole message is in it.
 
         Everything upstream is at-least-once, and an entity must not take a fact twice. Three kinds
@@ -376,7 +376,7 @@ class Engine:
             try:
                 if state.on_time(entity_key, ctx):
                     view.put(entity_key, state)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.exception("clock on %s failed", entity_key)
                 out.dead.append(DeadLetter(None, f"{entity_key}: {type(exc).__name__}: {exc}"[:500]))
             self._index(g, view, entity_key, state)
@@ -402,9 +402,8 @@ class Engine:
             seq = max((r.seq for r in routes), default=0) + 1
             routes += [Route(fact.scope, fund, fact.group, seq) for fund in (fact.funds or (None,))]
             view.put(g + "routes", routes)
-        elif isinstance(fact, f.IndicatorKnown):
-            if view.get(f"{g}ind:{fact.indicator_id}") != fact:
-                view.put(f"{g}ind:{fact.indicator_id}", fact)
+        elif isinstance(fact, f.IndicatorKnown) and view.get(f"{g}ind:{fact.indicator_id}") != fact:
+            view.put(f"{g}ind:{fact.indicator_id}", fact)
 
     def _entity(self, g: str, view: View, fact: f.Fact, ctx: Ctx) -> None:
         cls = ENTITIES.get(fact.key[0])

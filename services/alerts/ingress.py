@@ -307,7 +307,7 @@ def _disposition(event: Envelope, d: DispositionFiled, rules: Rules) -> list[f.F
         attachments=tuple(d.attachments))]
 
 
-HANDLERS: dict[type, Handler] = {  # type: ignore[dict-item]
+HANDLERS: dict[type, Handler] = {
     HouseholdMemberRegistered: _household,
     ExternalRecorded: _external,
     AccountRegisteredEvent: _account,

@@ -212,7 +212,7 @@ def on_disposition(state: AlertState | None, d: Disposition) -> Decision:
     new, t = _step(state, kind, to, open_, d.at, actor=d.actor, method=d.method, findings=d.findings,
                    disposition_id=d.disposition_id, corrective_actions=d.corrective_actions,
                    attachments=d.attachments)
-    new = replace(new, dispositions=(new.dispositions + (d.disposition_id,))[-MAX_SEEN:])
+    new = replace(new, dispositions=(*new.dispositions, d.disposition_id)[-MAX_SEEN:])
     return Decision(new, (t,))
 
 

@@ -118,7 +118,8 @@ class Rounds:
         """The round's message for every work partition (each carries the progress report), and a fresh round."""
         report = self.report(wall)
         ledger, self.ledger = self.ledger, {}
-        out = {p: f.Work(facts=self.per.get(p, []), progress=report, ledger=ledger, wall=wall, cfg=cfg, tick=tick)
+        out = {p: f.Work(facts=self.per.get(p, []), progress=report, ledger=ledger,  # type: ignore[arg-type]
+                          wall=wall, cfg=cfg, tick=tick)
                for p in range(self.partitions)}
         self.per = defaultdict(list)
         return out

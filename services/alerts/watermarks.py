@@ -124,10 +124,10 @@ def compute(progress: Mapping[str, PartitionProgress], ledger: Mapping[str, Mapp
     confirmed = _ledger_confirmed(progress, ledger, ledger_partitions)
     if not event_time:
         now = dt.datetime.fromtimestamp(wall, dt.UTC)
-        marks = {f: now - late[f] for f in INPUT_FAMILIES}
-        marks[LEDGER] = _ledger_mark(progress, confirmed, marks, late)
-        marks["clock"] = now
-        return marks
+        wall_marks = {f: now - late[f] for f in INPUT_FAMILIES}
+        wall_marks[LEDGER] = _ledger_mark(progress, confirmed, wall_marks, late)
+        wall_marks["clock"] = now
+        return wall_marks
     busy: dict[str, list[dt.datetime]] = {f: [] for f in INPUT_FAMILIES}
     seen: set[str] = set()
     waiting: set[str] = set()  # families with records whose time is not known yet (a backlog not read)

@@ -86,7 +86,7 @@ def inject_timing(plan: Plan, rng: random.Random) -> set[tuple[int, int]]:
     def early(ind: CountyInd) -> bool:  # received early in the year: checkpoints and idle periods apply
         return ind.alloc_day < DAY_OF[dt.date(YEAR, 3, 2)] and _volume(plan, ind) >= MIN_PRG_FEN
 
-    for i in range(plan.n_case):
+    for _ in range(plan.n_case):
         # IND-01: the county registers the transfer 8 business days after it was issued
         if ind := take(lambda ind: ind.alloc_day + 10 < JULY_15):
             _shift(ind, registration=ind.issue.day + 8 - ind.day)  # type: ignore[union-attr]
@@ -127,7 +127,7 @@ def inject_timing(plan: Plan, rng: random.Random) -> set[tuple[int, int]]:
                         fixed.add((slot.idx, k))
             ind.cases["PRG-06"] = {}
         # IND-05: a C22 transfer received under another county's fund (which designates P09)
-        if ind := take(lambda ind: ind.issue.fund == "C22" and ind.fund == "C22"):  # type: ignore[union-attr]
+        if ind := take(lambda ind: ind.issue.fund == "C22" and ind.fund == "C22"):
             ind.fund = "411624-F01"
             ind.cases["IND-05"] = {}
         # IND-06: the city passes down a 2025 transfer, registered as a 2026 indicator

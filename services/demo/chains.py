@@ -5,10 +5,14 @@ indices into the 2026 business days."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from services.demo import catalogue as cat
 from services.demo.catalogue import Program
 from services.demo.naming import h64
+
+if TYPE_CHECKING:
+    from services.demo.plan import Project
 
 DAYS = cat.business_days()
 DAY_OF = {d: i for i, d in enumerate(DAYS)}

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 from services.demo import catalogue as cat
 from services.demo import naming as nm
+from services.demo.cases import rep_identity
 from services.demo.chains import DAYS, REFERENCE_DAYS, CountyInd, Issue, Node, Slot, program_of, walk
 from services.demo.naming import h64, yuan
 from services.demo.plan import build_plan, draw_amount, finalize
-from services.demo.cases import rep_identity
 from services.demo.reference import env, member, record_id, reference_count, reference_events, special, unit_name
 from services.demo.scenarios import inject
 from services.demo.truth import Recorder
@@ -304,7 +304,7 @@ class Generator:
                 "budget_project": f"{cat.YEAR}年财政衔接推进乡村振兴补助资金（提前下达）", "source": "own_arrangement",
                 "advance_issue": False, "doc_scan_ref": f"oss://fiscal-docs/{cat.PROVINCE}/{cat.YEAR}/ADV.pdf",
                 "registered_on": self._today.isoformat()}
-        return [(env("indicator.registered", f"/budget-execution/{cat.PROVINCE}", cat.PROVINCE, data["indicator_id"],
+        return [(env("indicator.registered", f"/budget-execution/{cat.PROVINCE}", cat.PROVINCE, str(data["indicator_id"]),
                      data), [])]
 
     def _adv_issue(self, adv: dict) -> list:

@@ -18,7 +18,7 @@ def h64(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(repr(parts).encode(), digest_size=8).digest(), "big")
 
 
-def pick(options: tuple | list, *parts: object):
+def pick(options: tuple | list | str, *parts: object):
     return options[h64(*parts) % len(options)]
 
 
@@ -116,10 +116,10 @@ _ORG_W = (3, 7, 9, 10, 5, 8, 4, 2)
 def uscc(kind: str, county: str, serial: int) -> str:
     """Unified social credit code: kind '91' (company) or '93' (farmers' cooperative)."""
     body8 = f"{(serial * 7_919 + int(county) % 9_973 * 104_729) % 100_000_000:08d}"
-    org_check = 11 - sum(int(c) * w for c, w in zip(body8, _ORG_W)) % 11
+    org_check = 11 - sum(int(c) * w for c, w in zip(body8, _ORG_W, strict=True)) % 11
     org = body8 + {10: "X", 11: "0"}.get(org_check, str(org_check))
     first17 = kind + county + org
-    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(first17, _USCC_W))
+    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(first17, _USCC_W, strict=True))
     return first17 + _USCC_CHARS[(31 - total % 31) % 31]
 
 

@@ -48,7 +48,9 @@ class Registry:
 def build_registry(seed: int, county: str, members: int) -> Registry:
     rng = random.Random(f"{seed}:registry:{county}")  # fixed consumption per household: prefix-stable
     towns = cat.township_codes(county)
-    hh, first, status, township = array("l"), array("l"), [], []
+    hh, first = array("l"), array("l")
+    status: list = []
+    township: list = []
     reg = Registry(county, hh, first, status, township)
     j = h = 0
     while j < members:

@@ -118,9 +118,9 @@ def _fit_pools(sub: list[CountyInd], registries: dict[str, Registry]) -> None:
                 lost += min(cut, ind.n - 1)
                 ind.n -= min(cut, ind.n - 1)
     takers = [g for g in groups.values() if not g[0].program.subsidy.per_household]  # type: ignore[union-attr]
-    for group, extra in zip(takers, _spread(lost, [max(0, room(g)) for g in takers], 0)):
+    for group, extra in zip(takers, _spread(lost, [max(0, room(g)) for g in takers], 0), strict=True):
         extra = min(extra, max(0, room(group)))
-        for ind, n in zip(group, _spread(extra, [i.weight for i in group], 0)):
+        for ind, n in zip(group, _spread(extra, [i.weight for i in group], 0), strict=True):
             ind.n += n
 
 
@@ -157,7 +157,7 @@ def build_plan(size: int, seed: int) -> Plan:
     n_sub = round(n_reg * SUBSIDY_SHARE) if proj else n_reg
     minimum = max(3, min(8, n_reg * 2 // (3 * len(regular))))  # keeps every indicator busy all year
     for group, total in ((sub, n_sub), (proj, n_reg - n_sub)):
-        for ind, n in zip(group, _spread(total, [i.weight for i in group], minimum)):
+        for ind, n in zip(group, _spread(total, [i.weight for i in group], minimum), strict=True):
             ind.n = n
     _fit_pools(sub, registries)
 

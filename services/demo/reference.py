@@ -83,7 +83,7 @@ def reference_events(plan: Plan) -> Iterator[dict]:
     # fund catalogue
     for fund in cat.FUNDS.values():
         group = fund.group if fund.level != "county" else f"{fund.group}-{fund.region}"
-        data = {"fund_code": fund.code, "name": fund.name, "level": fund.level}
+        data: dict[str, object] = {"fund_code": fund.code, "name": fund.name, "level": fund.level}
         if fund.upper:
             data["upper_fund_code"] = fund.upper
         data.update(functional_classes=list(fund.classes), group_code=group, for_households=fund.for_households)
@@ -138,10 +138,10 @@ def reference_events(plan: Plan) -> Iterator[dict]:
                 "person": cid, "name": name, "household_id": hid, "status": status,
                 "since": _since(seed, status, (county, h))})
     for person in plan.extra.get("special", ()):
-        cid, name, hid = special(person)
-        yield env("household.registered", f"/poverty-registry/{person['county']}", person["township"], hid, {
-            "person": cid, "name": name, "household_id": hid, "status": person["status"],
-            "since": _since(seed, person["status"], hid)})
+        cid, name, special_hid = special(person)
+        yield env("household.registered", f"/poverty-registry/{person['county']}", person["township"], special_hid, {
+            "person": cid, "name": name, "household_id": special_hid, "status": person["status"],
+            "since": _since(seed, person["status"], special_hid)})
     yield from _external(plan)
 
 

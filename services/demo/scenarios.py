@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from services.demo import cases
 from services.demo import catalogue as cat
 from services.demo import naming as nm
 from services.demo.naming import h64
-from services.demo import cases
 from services.demo.plan import Plan, Slot, regular_amount
 
 RULES = (  # what the ground truth covers, at least twice each: every rule of DESIGN §6
@@ -40,13 +40,19 @@ class _Picker:
         raise RuntimeError("no free payment draw left for an injected case")
 
 
+def _subsidy_of(slot: Slot) -> cat.Subsidy:
+    """The subsidy of a slot drawn from the subsidy programmes (set on every one of them)."""
+    assert slot.ind.program.subsidy is not None
+    return slot.ind.program.subsidy
+
+
 def _special(plan: Plan, slot: Slot, status: str, record: dict | None = None) -> dict:
     """A registry member made for one injected case, of an age that fits the subsidy."""
     specials = plan.extra.setdefault("special", [])
     k = len(specials)
     county = slot.ind.county
     person = {
-        "k": k, "county": county, "index": nm.index_born(nm.SPECIAL + 1_000 * k, slot.ind.program.subsidy.born),
+        "k": k, "county": county, "index": nm.index_born(nm.SPECIAL + 1_000 * k, _subsidy_of(slot).born),
         "status": status,
         "household_id": f"HH{county}S{k:05d}", "township": cat.township_codes(county)[k % 3],
         "record": record,
@@ -71,13 +77,13 @@ def inject(plan: Plan) -> None:
     for s in subsidy:
         by_type.setdefault(s.ind.program.subsidy.type, []).append(s)  # type: ignore[union-attr]
     cases.inject_enterprises(plan, pick, projects)
-    household_slots = by_type.get("到户增收") or [s for s in subsidy if s.ind.program.subsidy.per_household] or subsidy
+    household_slots = by_type.get("到户增收") or [s for s in subsidy if _subsidy_of(s).per_household] or subsidy
     card_slots = [s for s in subsidy if cat.FUNDS[s.ind.program.fund].for_households] or subsidy
 
     for i in range(n):
         # ---- recipients
         slot, k = pick.draw(subsidy)
-        ghost = {"county": slot.ind.county, "index": nm.index_born(nm.GHOST + 1_000 * i, slot.ind.program.subsidy.born),
+        ghost = {"county": slot.ind.county, "index": nm.index_born(nm.GHOST + 1_000 * i, _subsidy_of(slot).born),
                  "status": None, "household_id": None}
         slot.overrides[k] = {"rule": "BEN-01", "person": ghost}
 

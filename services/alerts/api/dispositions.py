@@ -59,9 +59,9 @@ async def file_disposition(alert_id: str, body: Annotated[DispositionIn, Body()]
         raise HTTPException(status.HTTP_403_FORBIDDEN, reason)
     current = AlertState(alert_id.split(".")[0], 1, alert["rule_id"], alert["subject"], alert["region"],
                          alert["level"], alert["open"], alert["transitions"])
-    reason = check_disposition(current, current.alert_id, body.action)
-    if reason:
-        raise HTTPException(status.HTTP_409_CONFLICT, reason)
+    refusal = check_disposition(current, current.alert_id, body.action)
+    if refusal:
+        raise HTTPException(status.HTTP_409_CONFLICT, refusal)
     disposition_id = f"D-{uuid.uuid4().hex[:24]}"
     try:
         command = DispositionFiled(disposition_id=disposition_id, alert_id=alert_id, action=body.action,

@@ -8,6 +8,7 @@ payments it concerns judges them when it arrives."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, cast
 
 import msgspec
 
@@ -115,7 +116,7 @@ class BankAccount(Entity):
             self._fund_checks(key, fact, ctx, final=True)
 
     def _parked(self, pid: str, kind: type) -> bool:
-        return any(isinstance(x.fact, kind) and x.fact.pay.pid == pid for x in self.parked)  # type: ignore[attr-defined]
+        return any(isinstance(x.fact, kind) and cast(Any, x.fact).pay.pid == pid for x in self.parked)
 
     # ------------------------------------------------------------------ checks
 

@@ -83,10 +83,9 @@ class Indicator(Entity):
 
     def allocated(self, key: str, fact: f.IndicatorAllocated, ctx: Ctx) -> bool:
         """ALC-05 reads the indicator's fund and the fund catalogue: wait for them if they are not here yet."""
-        if self.doc is None or self.doc.fund not in ctx.funds:
-            if not ctx.complete_up_to("reference", fact.allocation.at):
-                self.park("reference", fact.allocation.at, fact)
-                return True
+        if (self.doc is None or self.doc.fund not in ctx.funds) and not ctx.complete_up_to("reference", fact.allocation.at):
+            self.park("reference", fact.allocation.at, fact)
+            return True
         self._scope(fact.allocation, ctx)
         return False
 

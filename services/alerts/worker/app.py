@@ -60,7 +60,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import NewTopic
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
-from contracts.alert import AlertEvidence, AlertTransitioned, DispositionRefused
+from contracts.alert import AlertEvidence, AlertLevel, AlertTransitioned, DispositionRefused
 from contracts.envelope import Envelope, make_event
 from contracts.topics import TOPICS, Family
 from services.alerts import facts as f
@@ -92,7 +92,8 @@ def transition_event(t: Transition) -> Envelope:
     data = AlertTransitioned(
         alert_id=t.alert_id, transition_id=t.transition_id, transition=t.kind, rule_id=t.rule_id,
         category=spec.category, title_zh=spec.title_zh, title_en=spec.title_en, subject=t.subject,
-        from_level=t.from_level, level=t.level, open=t.open, fund_code=t.fund_code, group_code=t.group_code,
+        from_level=AlertLevel(t.from_level) if t.from_level else None, level=AlertLevel(t.level), open=t.open,
+        fund_code=t.fund_code, group_code=t.group_code,
         actor=t.actor, at=dt.datetime.fromisoformat(t.at), method=t.method, findings=t.findings[:2000],
         evidence_event_ids=[e.event_id for e in t.evidence][:100],
         evidence=[AlertEvidence(event_id=e.event_id, type=e.type, region=e.region,
@@ -191,7 +192,8 @@ class Worker:
             records.append(Record(alert_topic, event.to_json(), event.key))
             self.counters["refused"] += 1
         for q, facts in out.forwards.items():
-            records.append(Record(self.work_topic_name, f.encode(f.Work(facts=facts, origin=out.origin)), partition=q))
+            work = f.Work(facts=facts, origin=out.origin)  # type: ignore[arg-type]  # each a member of AnyFact
+            records.append(Record(self.work_topic_name, f.encode(work), partition=q))
             self.counters["facts"] += len(facts)
         return records
 
@@ -379,13 +381,13 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
             timings["engine"] += t1 - t0
             timings["deliver"] += done - t1
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust's signal typing wants a sync signature
     async def revoked(app, revoked, **kwargs) -> None:
         # a partition that comes back later is checked again: its state may have moved on elsewhere
         worker.recovered.difference_update(tp.partition for tp in revoked if tp.topic == worker.work_topic_name)
         worker.holds(set())
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust's signal typing wants a sync signature
     async def assigned(app, assigned, **kwargs) -> None:
         worker.holds({tp.partition for tp in assigned if tp.topic == worker.work_topic_name})
 
@@ -424,7 +426,7 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
         await worker.started.wait()
         await worker.config.follow(stopping)
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # faust's signal typing wants a sync signature
     async def shutting_down(app, **kwargs) -> None:
         stopping.set()
         if worker.router is not None:

@@ -130,13 +130,13 @@ class ConfigFollower:
             await self._moved.wait()
 
 
-async def retrying(fn, *args) -> None:
+async def retrying(fn, *args, **kwargs) -> None:
     """Publish until the broker takes it: output must not be lost, and the offsets of what made
     it are not committed before this returns."""
     delay = 0.2
     while True:
         try:
-            await fn(*args)
+            await fn(*args, **kwargs)
             return
         except Exception:
             log.exception("alerts output failed; retrying")
