@@ -230,13 +230,14 @@ class View:
 class Engine:
     def __init__(self, configs: RuleConfigs, partitions: int, *, event_time: bool = True,
                  lateness: Mapping[str, dt.timedelta] | None = None, idle_s: float = 5.0,
-                 ledger_partitions: int = 6) -> None:
+                 ledger_partitions: int = 6, input_partitions: Mapping[str, int] | None = None) -> None:
         self.configs = configs
         self.partitions = partitions
         self.event_time = event_time
         self.lateness = dict(lateness or {})
         self.idle_s = idle_s
         self.ledger_partitions = ledger_partitions
+        self.input_partitions = dict(input_partitions or {})
         self._groups: dict[str, tuple[tuple[int, int], dict[tuple[str, str | None], str]]] = {}
         self.index: dict[str, DueIndex] = defaultdict(DueIndex)  # per partition prefix (G<p>:)
 
@@ -358,7 +359,8 @@ class Engine:
         if changed or work.tick or work.progress:
             marks = watermarks.compute(clock.progress, clock.ledger, wall=work.wall, event_time=self.event_time,
                                        lateness=self.lateness, idle_s=self.idle_s,
-                                       ledger_partitions=self.ledger_partitions)
+                                       ledger_partitions=self.ledger_partitions,
+                                       input_partitions=self.input_partitions)
             for family, moment in marks.items():
                 k = key(moment)
                 if k != NEVER and k > clock.marks.get(family, NEVER):  # a watermark never goes back

@@ -118,8 +118,11 @@ def _parse(iso: str | None) -> dt.datetime | None:
 
 def compute(progress: Mapping[str, PartitionProgress], ledger: Mapping[str, Mapping[str, LedgerPosition]],
             *, wall: float, event_time: bool, lateness: Mapping[str, dt.timedelta], idle_s: float,
-            ledger_partitions: int) -> dict[str, dt.datetime]:
-    """Watermark per family (and `clock`: what the platform as a whole has reached) — see the module."""
+            ledger_partitions: int, input_partitions: Mapping[str, int] | None = None) -> dict[str, dt.datetime]:
+    """Watermark per family (and `clock`: what the platform as a whole has reached) — see the module.
+    `input_partitions`: how many partitions each input family has (the topic registry); a partition
+    no router has reported on yet holds its family back (with several routers, each reports only the
+    partitions it holds, and one may be heard from before the other)."""
     late = {f: lateness.get(f, dt.timedelta(0)) for f in INPUT_FAMILIES}
     confirmed = _ledger_confirmed(progress, ledger, ledger_partitions)
     if not event_time:
@@ -134,6 +137,10 @@ def compute(progress: Mapping[str, PartitionProgress], ledger: Mapping[str, Mapp
     newest_all: dt.datetime | None = None
     last_record = 0.0
     quiet = True
+    for family, count in (input_partitions or {}).items():
+        if any(f"{family}:{q}" not in progress for q in range(count)):
+            waiting.add(family)
+            quiet = False
     for tp, p in progress.items():
         family = family_of(tp)
         if family not in busy:

@@ -44,7 +44,8 @@ class Harness:
         self.ledger_db = ledger_db
         lateness = {f: dt.timedelta(days=lateness_days) for f in INPUT}
         self.engine = Engine(self.configs, partitions, event_time=event_time, lateness=lateness, idle_s=idle_s,
-                             ledger_partitions=1 if ledger_db else 0)
+                             ledger_partitions=1 if ledger_db else 0,
+                             input_partitions={f: TOPICS[Family(f)].partitions for f in INPUT})
         self.rounds = Rounds(Rules(self.configs), partitions, {f: f for f in INPUT})
         for family in INPUT:  # every input partition exists from the start, as on the broker
             for q in range(TOPICS[Family(family)].partitions):

@@ -385,6 +385,57 @@ def test_killing_the_worker_mid_stream_loses_no_alert(broker, tmp_path):
             p.stop()
 
 
+def test_two_workers_share_the_partitions_and_one_takes_over_from_the_other_killed(broker, tmp_path):
+    """Two workers share the work partitions (and their routers the input partitions); one is
+    killed -9 mid-stream. The survivor takes over its partitions — state from the state topic, input
+    from the committed offsets — and the year ends as the clean run's: every injected case, nothing
+    else, one alert per (rule, subject)."""
+    settings = new_settings(broker, tmp_path)
+    ports = [free_port(), free_port()]
+    dataset = demo.generate(size=SIZE)
+    events = with_ledger(dataset.events, str(tmp_path / "ledger.db"), settings.topic)
+    publish(settings, events)
+    api = ServiceProcess("alerts", settings, tmp_path).start()
+    workers = []
+    for n, port in enumerate(ports):
+        (tmp_path / f"w{n}").mkdir()
+        with environ({**WORKER_ENV, "FUNDWATCH_ALERTS_WORKER_PORT": str(port), "FUNDWATCH_ALERTS_ROUTER_BATCH": "200"}):
+            workers.append(ServiceProcess("alerts-worker", settings, tmp_path / f"w{n}").start())
+    procs = [api, *workers]
+    try:
+        api.wait_healthy()
+
+        def both_working() -> bool:
+            held = [httpx.get(f"http://127.0.0.1:{p}/v1/status", timeout=2).json()["watermarks"] for p in ports]
+            return all(held) and sum(max(worker_events(p), 0) for p in ports) > len(events) // 3
+
+        wait_for(lambda: _quietly(both_working), 120, "both workers holding partitions, mid-stream", *procs)
+        workers[0].kill()
+        survivor = ports[1]
+        wait_for(lambda: _quietly(lambda: len(httpx.get(f"http://127.0.0.1:{survivor}/v1/status", timeout=2)
+                                              .json()["watermarks"]) == 2), 120, "the survivor holding every partition",
+                 api, workers[1])
+        wait_for(lambda: decided_up_to(survivor, dataset.events), 180, "the year decided", api, workers[1])
+        alerts = settled(settings, 4, 60, api, workers[1])
+        got, want = alert_keys(alerts), truth_keys(dataset, settings.pii_key_bytes)
+        missing = {r: want[r] - got[r] for r in want if want[r] - got[r]}
+        extra = {r: got[r] - want[r] for r in got if got[r] - want[r]}
+        assert missing == {} and extra == {}, f"missing {missing}\nextra {extra}"
+        per_subject = Counter((a["rule_id"], a["subject"]) for a in alerts)
+        assert max(per_subject.values()) == 1
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def _quietly(predicate) -> bool:
+    """A predicate over status pages, False while a page does not answer (a worker still starting)."""
+    try:
+        return bool(predicate())
+    except (httpx.HTTPError, ValueError, KeyError):
+        return False
+
+
 def test_the_state_comes_back_whole_after_a_restart(broker, tmp_path):
     """A restarted worker reads its state back from the state topic. The embedded broker reports
     a partition's end offset as the last record batch's base offset + 1, so a message's state

@@ -69,6 +69,7 @@ from services.alerts.config import AlertsSettings
 from services.alerts.engine import Engine, Output, decode_state, encode_state
 from services.alerts.lifecycle import Transition
 from services.alerts.worker.router import (
+    INPUT,
     WORKER_COMPRESSION,
     ConfigFollower,
     RouterProcess,
@@ -130,7 +131,8 @@ class Worker:
         self.configs = self.config.configs
         self.engine = Engine(self.configs, self.partitions, event_time=self.mode == "event",
                              lateness=alerts.lateness(), idle_s=alerts.idle_s,
-                             ledger_partitions=TOPICS[Family.ledger].partitions)
+                             ledger_partitions=TOPICS[Family.ledger].partitions,
+                             input_partitions={f.value: TOPICS[f].partitions for f in INPUT})
         self.timings: dict[str, float] = defaultdict(float)  # where the agent's time goes (status page)
         self.producer: Any = None  # made on the worker's event loop (`start`): work and state topics, zstd
         self.public_producer: Any = None  # the alert topic, uncompressed
