@@ -11,11 +11,13 @@ has passed it. A watermark per source family (`reference`, `indicator`, `payment
            allowing each event to arrive `lateness(f)` behind the newest of its partition.
 
 Event time (replay, the embedded demo):
-- a partition that still brings records counts with the newest event time it has brought,
-  less the family's lateness; the family's watermark is the least of its partitions';
-- a partition that has brought nothing for `idle_s` (read to its end) no longer holds its
-  family back; a family whose every partition went quiet follows the platform clock (the least
-  of the busy partitions), less its lateness; a family that has never brought anything waits;
+- while every input partition brings records (none read to its end and quiet for `idle_s`, none
+  empty), each counts with the newest event time it has brought, less the family's lateness; the
+  family's watermark is the least of its partitions';
+- once a partition has gone quiet or has never brought anything, nothing more is decided: it may
+  be a source that has finished, or one whose whole extraction is still to come (the demo and
+  replays deliver each source's extraction on its own, sources in any order), and no bound on
+  lateness holds for that;
 - when the whole input has been quiet for `idle_s` (and the ledger has published everything it
   was given), the input has ended: every family is complete up to the furthest event seen.
 Wall time (production): a family is complete up to now less its lateness.
@@ -162,16 +164,16 @@ def compute(progress: Mapping[str, PartitionProgress], ledger: Mapping[str, Mapp
         return {**dict.fromkeys((*INPUT_FAMILIES, LEDGER), newest_all), "clock": newest_all}  # type: ignore[dict-item]
     everyone = [t for ts in busy.values() for t in ts]
     clock = min(everyone) if everyone else (newest_all or NEVER)
-    marks: dict[str, dt.datetime] = {}
-    for f in INPUT_FAMILIES:
-        if f in waiting:
-            marks[f] = NEVER
-        elif busy[f]:
+    marks: dict[str, dt.datetime] = dict.fromkeys(INPUT_FAMILIES, NEVER)
+    # Only while every input partition streams does the lateness bound say anything: a partition that
+    # went quiet (or never brought anything) may be a source that has finished — or one whose whole
+    # extraction is still to come, arbitrarily far behind in event time (upstream systems deliver
+    # separately, in any order). Then nothing is decided until the whole input is quiet.
+    streaming = not waiting and all(busy[f] for f in INPUT_FAMILIES) and \
+        sum(len(ts) for ts in busy.values()) == sum(1 for tp in progress if family_of(tp) in busy)
+    if streaming:
+        for f in INPUT_FAMILIES:
             marks[f] = min(busy[f]) - late[f]
-        elif f in seen:
-            marks[f] = clock - late[f]
-        else:
-            marks[f] = NEVER if not quiet else (newest_all or NEVER)
     marks[LEDGER] = _ledger_mark(progress, confirmed, marks, late)
     marks["clock"] = clock
     return marks

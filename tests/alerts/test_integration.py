@@ -15,7 +15,6 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 
 import httpx
-import orjson
 import pytest
 
 from contracts.control import DispositionFiled
@@ -444,9 +443,8 @@ def test_the_state_comes_back_whole_after_a_restart(broker, tmp_path):
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from services.alerts.config import AlertsSettings
-    from services.alerts.worker.app import Worker, ensure_state_topic
-
     from services.alerts.engine import ENTITIES, decode_state, encode_state
+    from services.alerts.worker.app import Worker, ensure_state_topic
 
     settings = new_settings(broker, tmp_path)
     written = {f"I:IND-{n}-{i}": ENTITIES["I"](region=f"4103{n:02d}", received_on=f"2026-0{i + 1}-01")

@@ -10,7 +10,7 @@ from services.alerts.watermarks import NEVER, LedgerPosition, PartitionProgress,
 
 pytestmark = pytest.mark.unit
 DAY = dt.timedelta(days=1)
-LATE = {f: DAY for f in ("reference", "indicator", "payment", "performance")}
+LATE = dict.fromkeys(("reference", "indicator", "payment", "performance"), DAY)
 
 
 def t(day: int) -> str:
@@ -36,12 +36,26 @@ def test_a_partition_no_router_has_reported_on_holds_its_family_back():
     counts = {"payment": 2, "indicator": 1, "reference": 1, "performance": 1}
     marks = compute(progress, {}, wall=1001.0, event_time=True, lateness=LATE, idle_s=5, ledger_partitions=0,
                     input_partitions=counts)
-    assert marks["payment"] == NEVER
-    assert marks["indicator"] == dt.datetime(2026, 3, 19, tzinfo=dt.UTC)
+    assert marks["payment"] == NEVER and marks["indicator"] == NEVER  # nothing is decided while one is unknown
     progress["payment:1"] = busy(18)
     marks = compute(progress, {}, wall=1001.0, event_time=True, lateness=LATE, idle_s=5, ledger_partitions=0,
                     input_partitions=counts)
     assert marks["payment"] == dt.datetime(2026, 3, 17, tzinfo=dt.UTC)
+    assert marks["indicator"] == dt.datetime(2026, 3, 19, tzinfo=dt.UTC)
+
+
+def test_a_quiet_partition_holds_everything_until_the_whole_input_has_ended():
+    """Sources deliver separately: the quiet partition's source may have finished, or its extraction
+    may still be to come months behind in event time. So nothing moves until every partition is quiet;
+    then every family is complete up to the furthest event seen."""
+    quiet = PartitionProgress(10, t(25), True, 990.0, 1000.0)  # read to its end, nothing for 10 s
+    progress = {"payment:0": busy(20), "indicator:0": quiet, "reference:0": busy(20), "performance:0": busy(20)}
+    marks = compute(progress, {}, wall=1000.0, event_time=True, lateness=LATE, idle_s=5, ledger_partitions=0)
+    assert {f: marks[f] for f in ("payment", "indicator", "reference", "performance")} == \
+        dict.fromkeys(("payment", "indicator", "reference", "performance"), NEVER)
+    ended = {tp: PartitionProgress(p.position, p.newest, True, 990.0, 1000.0) for tp, p in progress.items()}
+    marks = compute(ended, {}, wall=1000.0, event_time=True, lateness=LATE, idle_s=5, ledger_partitions=0)
+    assert marks["payment"] == marks["indicator"] == marks["ledger"] == dt.datetime(2026, 3, 25, tzinfo=dt.UTC)
 
 
 def test_the_ledger_holds_its_watermark_back_to_what_it_has_confirmed():
