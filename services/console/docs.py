@@ -36,7 +36,8 @@ def use_local_docs(app: FastAPI) -> None:
     async def swagger() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url=openapi, title=f"{title} — API 文档",
                                    swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{ASSETS}/swagger-ui.css", swagger_favicon_url="data:,")
+                                   swagger_css_url=f"{ASSETS}/swagger-ui.css", swagger_favicon_url="data:,",
+                                   swagger_ui_parameters={"validatorUrl": None})  # no badge from swagger.io
 
     async def redoc() -> HTMLResponse:
         return get_redoc_html(openapi_url=openapi, title=f"{title} — ReDoc", redoc_js_url=f"{ASSETS}/redoc.standalone.js",

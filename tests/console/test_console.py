@@ -83,16 +83,16 @@ def test_drill_down_and_trace_a_payment_to_the_central_document(login, platform)
     shot(page, "trace-payment")
 
 
-def _open_alert(platform, level: str, rule: str = "BEN-01") -> dict:
+def _open_alert(platform, level: str) -> list[dict]:
     groups = {"agri-410324", "social-410324", "edu-410324", "econ-410324"}
     found = [a for a in api(platform, "alerts", "/v1/alerts", region="410324", level=level, status="open",
-                            limit=500)["items"] if a["group_code"] in groups and a["rule_id"] == rule]
-    assert found, f"no open {level} {rule} alert of 栾川县's groups"
+                            limit=500)["items"] if a["group_code"] in groups and a["rule_id"].startswith(("BEN", "ACC", "USE"))]
+    assert len(found) >= 2, f"no two open {level} alerts of 栾川县's groups"
     return found
 
 
 def test_a_disposition_yellow_to_red_to_green_and_a_refusal(login, platform):
-    alert, other = _open_alert(platform, "yellow")[:2]
+    alert, other = _open_alert(platform, "yellow")[:2]  # a suspected irregularity of 栾川县's groups
     page = login("yewu")
     page.click("header nav >> text=预警监控")
     page.select_option("select[name=level]", "yellow")
@@ -190,7 +190,9 @@ def test_the_alert_list_downloads_as_excel_with_chinese_headers(login, platform)
     total = int(page.locator("#alert-total").inner_text())
     with page.expect_download() as info:
         page.click(".exports >> text=Excel")
-    book = openpyxl.load_workbook(info.value.path(), read_only=True)
+    assert info.value.suggested_filename.startswith("预警列表-") and info.value.suggested_filename.endswith(".xlsx")
+    with open(info.value.path(), "rb") as fh:
+        book = openpyxl.load_workbook(io.BytesIO(fh.read()), read_only=True)
     rows = list(book.active.iter_rows(values_only=True))
     assert rows[0][:3] == ("预警编号", "预警等级", "类别") and len(rows) == total + 1
     assert all(r[1] == "红灯" and r[9] == "未办结" for r in rows[1:])
@@ -204,8 +206,8 @@ def test_api_docs_render_without_the_internet(platform, browser):
     outside: list[str] = []
     page.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:")) else outside.append(r.url))
     page.goto(f"{platform['settings'].url('ledger')}/docs")
-    expect(page.locator(".swagger-ui .title")).to_contain_text("fundwatch ledger")
+    expect(page.get_by_role("heading", level=2).first).to_contain_text("fundwatch ledger", timeout=30000)
     page.goto(f"{platform['settings'].url('alerts')}/redoc")
-    expect(page.locator("h1").first).to_contain_text("fundwatch alerts")
+    expect(page.locator("h1").first).to_contain_text("fundwatch alerts", timeout=30000)
     assert outside == []
     page.close()
