@@ -204,7 +204,7 @@ def test_the_alert_list_downloads_as_excel_with_chinese_headers(login, platform)
 def test_api_docs_render_without_the_internet(platform, browser):
     page = browser.new_page()
     outside: list[str] = []
-    page.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:")) else outside.append(r.url))
+    page.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:", "blob:http://127.0.0.1")) else outside.append(r.url))
     page.goto(f"{platform['settings'].url('ledger')}/docs")
     expect(page.get_by_role("heading", level=2).first).to_contain_text("fundwatch ledger", timeout=30000)
     page.goto(f"{platform['settings'].url('alerts')}/redoc")
