@@ -376,7 +376,7 @@ class Engine:
             try:
                 if state.on_time(entity_key, ctx):
                     view.put(entity_key, state)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.exception("clock on %s failed", entity_key)
                 out.dead.append(DeadLetter(None, f"{entity_key}: {type(exc).__name__}: {exc}"[:500]))
             self._index(g, view, entity_key, state)

@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import httpx
-from markupsafe import Markup
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from services.console import export, text
 from services.console.session import (
@@ -465,7 +465,7 @@ def _lights(summary: dict[str, Any] | None) -> dict[str, Any]:
     """Open alerts as a traffic-light table: category → level → count, with totals per level."""
     from services.alerts.catalogue import CATEGORIES
 
-    grid = {cat: {lv: 0 for lv in text.ALERT_LEVELS} for cat in CATEGORIES}
+    grid = {cat: dict.fromkeys(text.ALERT_LEVELS, 0) for cat in CATEGORIES}
     totals = dict.fromkeys(text.ALERT_LEVELS, 0)
     for c in (summary or {}).get("cells", []):
         grid.setdefault(c["category"], dict.fromkeys(text.ALERT_LEVELS, 0))[c["level"]] = c["open"]
@@ -483,7 +483,8 @@ def _alerts_by_region(summary: dict[str, Any] | None) -> dict[str, dict[str, int
 async def _ledger_chain(api: Api, user: User, detail: dict[str, Any]) -> dict[str, Any] | None:
     """The ledger behind an alert: the payment traced up to the top document, or the indicator's chain."""
     subject = detail["alert"]["subject"]
-    kind, _, ident = subject.partition("/")
+    kind, _, rest = subject.partition("/")
+    ident = rest.split("/")[0]  # payment/ZF…/person/<hash>: the payment is the second part
     facts = [e.get("facts", {}) for e in detail.get("evidence", [])]
     payment = ident if kind == "payment" else next((f["payment_id"] for f in facts if f.get("payment_id")), None)
     indicator = ident if kind == "indicator" else next((f["indicator_id"] for f in facts if f.get("indicator_id")),
@@ -495,7 +496,7 @@ async def _ledger_chain(api: Api, user: User, detail: dict[str, Any]) -> dict[st
             d = await api.get(user, "ledger", f"/v1/indicators/{indicator}", payments_limit=1)
             return {"kind": "indicator", "indicator": d["indicator"], "chain": d["upstream"]}
     except ApiError as exc:
-        return {"kind": "missing", "message": exc.message}
+        return {"kind": "missing", "message": f"台账中查不到该对象（{exc.status}）：{exc.message}"}
     return None
 
 

@@ -104,6 +104,8 @@ def test_a_disposition_yellow_to_red_to_green_and_a_refusal(login, platform):
     expect(page.locator("#alert-id")).to_have_text(alert["alert_id"])
     expect(page.locator("#alert-level")).to_contain_text("黄灯")
     expect(page.locator("#timeline li").first).to_contain_text("触发预警")
+    if alert["subject"].startswith("payment/"):  # the ledger chain behind it, up to the top document
+        expect(page.locator("#chain .node.pay .id")).to_have_text(alert["subject"].split("/")[1])
 
     # rectifying a yellow light is refused, in the words of the state machine's rule
     page.select_option("#action", "rectify")

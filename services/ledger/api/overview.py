@@ -3,9 +3,8 @@ responsible group."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 from decimal import Decimal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
