@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint install schemas clean
+.PHONY: run test test-fast lint install schemas clean browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,12 +12,21 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[test,lint]"
 	touch $@
 
-install: $(VENV)/.installed
+# the browser libraries the console and every /docs serve locally (npm registry, at install time)
+VENDORED := services/console/static/vendor/echarts.min.js
+$(VENDORED): services/console/vendor.sh
+	sh services/console/vendor.sh
+
+# the console's browser tests drive Debian's chromium; without apt they skip, saying why
+browser:
+	@test -x /usr/bin/chromium || (command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) || echo "no chromium: the console's browser tests will skip")
+
+install: $(VENV)/.installed $(VENDORED)
 
 run: install
 	$(VENV)/bin/fundwatch up
 
-test: install
+test: install browser
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
 
 # the pure tier: rules, postings, contracts, life cycle — no broker, no database (seconds)

@@ -109,7 +109,7 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     # ledger
     **{("ledger", "GET", p): READ_LIST for p in (
         "/v1/overview", "/v1/regions/tree", "/v1/views/regions", "/v1/views/groups", "/v1/views/departments",
-        "/v1/indicators", "/v1/balances", "/v1/transfers", "/v1/payments", "/v1/funds", "/v1/search")},
+        "/v1/indicators", "/v1/balances", "/v1/transfers", "/v1/payments", "/v1/funds", "/v1/search", "/v1/trend")},
     **{("ledger", "GET", p): READ_ITEM for p in (
         "/v1/indicators/{indicator_id}", "/v1/indicators/{indicator_id}/payments", "/v1/transfers/{transfer_id}",
         "/v1/payments/{payment_id}/trace", "/v1/journal")},
@@ -120,6 +120,7 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     ("alerts", "GET", "/v1/status"): STATUS,
     ("alerts", "GET", "/v1/alerts"): READ_LIST,
     ("alerts", "GET", "/v1/alerts/{alert_id}"): READ_ITEM,
+    ("alerts", "GET", "/v1/alert-summary"): READ_LIST,
     ("alerts", "POST", "/v1/alerts/{alert_id}/dispositions"): only(202, "role member"),
     ("alerts", "GET", "/v1/dispositions/{disposition_id}"): READ_ITEM,
     ("alerts", "GET", "/v1/rules"): READ_LIST,

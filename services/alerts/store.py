@@ -303,6 +303,19 @@ async def counts(conn: AsyncConnection, region_prefix: str = "") -> dict[str, di
                                                  .where(*where, alerts.c.open.is_(True)))).scalar_one()}}
 
 
+async def summary(conn: AsyncConnection, region_prefix: str, region_len: int) -> dict[str, list[dict[str, Any]]]:
+    """Open alerts counted by (level, category) and by (region truncated to `region_len` digits, level)."""
+    where = [alerts.c.open.is_(True), alerts.c.shadow.is_(False)]
+    if region_prefix:
+        where.append(alerts.c.region.startswith(region_prefix, autoescape=True))
+    cells = await conn.execute(select(alerts.c.level, alerts.c.category, func.count()).where(*where)
+                               .group_by(alerts.c.level, alerts.c.category))
+    area = func.substr(alerts.c.region, 1, region_len)
+    regions = await conn.execute(select(area, alerts.c.level, func.count()).where(*where).group_by(area, alerts.c.level))
+    return {"cells": [{"level": lv, "category": cat, "open": int(n)} for lv, cat, n in cells.all()],
+            "regions": [{"region": r, "level": lv, "open": int(n)} for r, lv, n in regions.all()]}
+
+
 async def list_configs(conn: AsyncConnection) -> list[dict[str, Any]]:
     rows = await conn.execute(select(rule_configs).order_by(rule_configs.c.rule_id, rule_configs.c.budget_year,
                                                             rule_configs.c.scope))

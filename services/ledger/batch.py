@@ -14,7 +14,7 @@ from contracts import Envelope
 from services.ledger import bulk, derived
 from services.ledger import schema as s
 from services.ledger.audit import link
-from services.ledger.postings import CHART, Posting, PaymentStatus, post, snapshot
+from services.ledger.postings import CHART, PaymentStatus, Posting, post, snapshot
 from services.ledger.workingset import (
     Rows,
     balances_of,

@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from contracts import parse_event
 from services.ledger import audit, schema
 from services.ledger.main import CONSUMED
-from services.runtime.service import tune_gc
 from services.ledger.recorder import Recorder
 from services.runtime.db import is_sqlite, make_engine, migrate_async
 from services.runtime.kafka import make_consumer
+from services.runtime.service import tune_gc
 from services.runtime.settings import Settings
 from services.runtime.sql import upsert
 

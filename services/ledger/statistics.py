@@ -21,7 +21,16 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from contracts.types import RegionLevel, region_level, region_within
-from services.ledger.postings import HORIZONTAL, LOWER_TRANSFER, OWN_SPENDING, PAID, PAYMENT_PLAN, PENDING, REVENUE, TOTAL
+from services.ledger.postings import (
+    HORIZONTAL,
+    LOWER_TRANSFER,
+    OWN_SPENDING,
+    PAID,
+    PAYMENT_PLAN,
+    PENDING,
+    REVENUE,
+    TOTAL,
+)
 
 FUND_LEVELS = ("central", "provincial", "city", "county")
 _LEVEL_OF_REGION = {RegionLevel.central: "central", RegionLevel.province: "provincial", RegionLevel.city: "city",

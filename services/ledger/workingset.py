@@ -97,7 +97,7 @@ class Rows:
 
 
 def _zero_balances() -> dict[str, int]:
-    return {c: 0 for c in s.BALANCE_COLUMNS}
+    return dict.fromkeys(s.BALANCE_COLUMNS, 0)
 
 
 def new_indicator(indicator_id: str, region: str) -> dict:

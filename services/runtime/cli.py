@@ -12,6 +12,7 @@ from typing import Any
 from services.runtime.settings import get_settings
 
 SERVICES = ("ingest", "ledger", "alerts", "notify", "access")  # the HTTP services
+CONSOLE = ("console",)  # the operator console: web pages over the services' APIs, no store of its own
 WORKERS = ("alerts-worker",)  # background roles without a public API (faust web on an internal port)
 MIGRATED = ("ledger", "notify", "alerts", "ingest", "access")
 
@@ -201,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_up)
 
     p = sub.add_parser("serve", help="run one service process")
-    p.add_argument("service", choices=SERVICES + WORKERS)
+    p.add_argument("service", choices=SERVICES + WORKERS + CONSOLE)
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker only")

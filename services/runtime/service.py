@@ -52,6 +52,9 @@ async def serve(app: FastAPI | None, host: str, port: int, loops: list[Loop], st
     tasks = [asyncio.create_task(fn(stop), name=getattr(fn, "__name__", "loop")) for fn in loops]
     server = None
     if app is not None:
+        from services.console.docs import use_local_docs
+
+        use_local_docs(app)  # /docs and /redoc without a CDN (offline intranets)
         server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
         tasks.append(asyncio.create_task(server.serve(), name="http"))
 

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     alerts_port: int = 8002
     notify_port: int = 8003
     access_port: int = 8004
+    console_port: int = 8005  # the operator console (web pages, services/console)
 
     # Consumer-group timing: Tansu makes joins wait on these (DESIGN §9).
     session_timeout_ms: int = 6000
@@ -93,7 +94,8 @@ class Settings(BaseSettings):
 
     def url(self, service: str) -> str:
         port = {"ingest": self.ingest_port, "ledger": self.ledger_port, "alerts": self.alerts_port,
-                "notify": self.notify_port, "access": self.access_port}[service]
+                "notify": self.notify_port, "access": self.access_port,
+                "console": self.console_port}[service]
         return f"http://{self.host}:{port}"
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from services.runtime.broker import EmbeddedBroker
-from services.runtime.cli import MIGRATED, SERVICES, WORKERS
+from services.runtime.cli import CONSOLE, MIGRATED, SERVICES, WORKERS
 from services.runtime.db import migrate
 from services.runtime.kafka import ensure_topics
 from services.runtime.settings import Settings
@@ -63,7 +63,7 @@ class Supervisor:
 
     def wait_healthy(self, timeout_s: float = 90.0) -> None:
         deadline = time.monotonic() + timeout_s
-        waiting = {c.name for c in self.children if c.name in SERVICES}  # workers have no public HTTP port
+        waiting = {c.name for c in self.children if c.name in (*SERVICES, *CONSOLE)}  # workers have no public port
         while waiting and time.monotonic() < deadline:
             for child in self.children:
                 if child.process.poll() is not None:
@@ -155,6 +155,9 @@ def demo_users(settings: Settings) -> dict[str, str]:
         password = secrets.token_urlsafe(12)
         admin.create_admin(settings, username, name, region, password, role=role)
         made[username] = password
+    from services.console.demo import open_demo_users
+
+    made.update(open_demo_users(settings))  # one login per role for the console (art. 22 procedure)
     path = VAR / "demo-users.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -193,6 +196,12 @@ def print_summary(settings: Settings, data: dict, elapsed: float) -> None:
         print("               -H 'content-type: application/json' -d @event.json    # county 410324 only")
     if data.get("users"):
         print(f"  login   POST {settings.url('access')}/v1/login as admin or guoku (passwords: var/demo-users.json)")
+    print(f"  console {settings.url('console')}/   运营控制台（浏览器打开）")
+    from services.console.demo import WANTED
+
+    roles = {"guoku": "国库组（河南省）", "admin": "系统管理员", **{u: n for u, n, *_ in WANTED}}
+    for username, password in (data.get("users") or {}).items():
+        print(f"          {roles.get(username, username):<14} 用户名 {username:<10} 密码 {password}")
     print("-" * 72)
     print(f"  events ingested      {ingest['accepted_total']}")
     print(f"  ledger applied       {data['ledger_status']['events_applied']}")
@@ -253,7 +262,7 @@ def up(database_url: str | None = None, size: int = 2000, demo: bool = True, kee
             migrate(settings.database_url, service)
         api_keys = demo_clients(settings) if demo else {}
         users = demo_users(settings) if demo else {}
-        for service in (*SERVICES, *WORKERS):
+        for service in (*SERVICES, *WORKERS, *CONSOLE):
             supervisor.start(service)
         print(f"starting {', '.join(SERVICES)} …", flush=True)
         supervisor.wait_healthy()

@@ -143,6 +143,35 @@ async def list_alerts(
     return AlertPage(items=[Alert.of(r) for r in page.items], total=page.total)
 
 
+class SummaryCell(BaseModel):
+    level: AlertLevel
+    category: str
+    open: int
+
+
+class RegionCount(BaseModel):
+    region: str
+    level: AlertLevel
+    open: int
+
+
+class Summary(BaseModel):
+    region: str
+    cells: list[SummaryCell] = Field(description="open alerts by level and category")
+    regions: list[RegionCount] = Field(description="open alerts by level in each region one level below")
+
+
+@router.get("/v1/alert-summary", response_model=Summary, summary="未处理预警按等级、类别和下级地区计数")
+async def alert_summary(conn: Conn, principal: CurrentPrincipal,
+                        region: Annotated[RegionCode | None, Query(description="default: your own")] = None) -> Summary:
+    scope = principal.scope(region)
+    prefix = region_prefix(scope)
+    below = min(len(prefix) + 2, 6) if len(prefix) < 6 else len(scope)  # province → cities, city → counties
+    found = await store.summary(conn, prefix, below)
+    return Summary(region=scope, cells=[SummaryCell(**c) for c in found["cells"]],
+                   regions=[RegionCount(**{**r, "region": r["region"].ljust(6, "0")}) for r in found["regions"]])
+
+
 @router.get("/v1/alerts/{alert_id}", response_model=AlertDetail, summary="预警详情：历史、证据、处理单")
 async def alert_detail(alert_id: str, conn: Conn, principal: CurrentPrincipal) -> AlertDetail:
     alert = await visible_alert(conn, principal, alert_id)

@@ -142,9 +142,11 @@ async def transfer_detail(principal: CurrentPrincipal, conn: Conn, transfer_id: 
 async def list_payments(principal: CurrentPrincipal, conn: Conn, region: RegionQ = None,
                         indicator_id: str | None = None, project_code: str | None = None,
                         status_: Annotated[str | None, Query(alias="status")] = None,
+                        q: Annotated[str | None, Query(min_length=1, max_length=100,
+                                                       description="payment number, or words of payee or purpose")] = None,
                         limit: Limit = 50, offset: Offset = 0):
     p = await lists.payments(conn, principal.scope(region), indicator_id=indicator_id, project_code=project_code,
-                             status=status_, limit=limit, offset=offset)
+                             status=status_, text=q, limit=limit, offset=offset)
     return _page(p, PaymentOut.of)
 
 

@@ -3,9 +3,11 @@ responsible group."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
 from services.ledger.api.deps import Conn, CurrentPrincipal, Limit, Offset, RegionQ, YearQ
 from services.ledger.api.models import (
@@ -19,7 +21,7 @@ from services.ledger.api.models import (
     Tree,
     yuan,
 )
-from services.ledger.queries import books
+from services.ledger.queries import books, lists
 from services.ledger.statistics import FUND_LEVELS
 
 router = APIRouter(prefix="/v1", tags=["overview"])
@@ -47,6 +49,19 @@ async def overview(principal: CurrentPrincipal, conn: Conn, region: RegionQ = No
                                 fund_level=f["level"] if f else None, root_fund_code=root)
                  for code, f, root, m in o.by_fund],
     )
+
+
+class Month(BaseModel):
+    month: str = Field(description="YYYY-MM of the payment date")
+    payments: int
+    paid: Decimal
+
+
+@router.get("/trend", response_model=list[Month])
+async def trend(principal: CurrentPrincipal, conn: Conn, region: RegionQ = None, budget_year: YearQ = None):
+    """Month by month: counted payments and the amount paid (net of returns) in a region and budget year."""
+    rows = await lists.monthly(conn, principal.scope(region), budget_year)
+    return [Month(month=r["month"], payments=r["payments"], paid=yuan(r["paid_fen"])) for r in rows]
 
 
 @router.get("/regions/tree", response_model=Tree)

@@ -24,10 +24,10 @@ from services.ledger.statistics import (
     Scope,
     chain_roots,
     child_under,
+    fund_level_of,
     group_of,
     grouped,
     metrics,
-    fund_level_of,
     per_child,
     ranking,
 )

@@ -61,9 +61,13 @@ async def transfers(conn: AsyncConnection, region: str, *, state: str | None = N
 
 
 async def payments(conn: AsyncConnection, region: str, *, indicator_id: str | None = None,
-                   project_code: str | None = None, status: str | None = None, limit: int, offset: int) -> Page:
+                   project_code: str | None = None, status: str | None = None, text: str | None = None,
+                   limit: int, offset: int) -> Page:
     p = s.payments
     q = select(p).where(_in_scope(p.c.region, region))
+    if text:  # 智能检索: a payment by its number, payee or purpose (substring)
+        q = q.where(or_(p.c.purpose.contains(text, autoescape=True), p.c.payee_name.contains(text, autoescape=True),
+                        p.c.payment_id == text))
     if indicator_id:
         q = q.where(p.c.indicator_id == indicator_id)
     if project_code:
@@ -71,6 +75,22 @@ async def payments(conn: AsyncConnection, region: str, *, indicator_id: str | No
     if status:
         q = q.where(p.c.status == status)
     return await page(conn, q.order_by(p.c.payment_date, p.c.payment_id), limit=limit, offset=offset)
+
+
+async def monthly(conn: AsyncConnection, region: str, budget_year: int | None) -> list[dict]:
+    """Counted payments (net of returns) by month of payment date: the month-by-month trend."""
+    p, i = s.payments, s.indicators
+    month = func.extract("month", p.c.payment_date)
+    year = func.extract("year", p.c.payment_date)
+    q = (select(year.label("year"), month.label("month"), func.count().label("payments"),
+                func.sum(p.c.amount_fen - p.c.returned_fen).label("paid_fen"))
+         .where(_in_scope(p.c.region, region), p.c.status == "counted", p.c.payment_date.is_not(None)))
+    if budget_year is not None:
+        q = q.join(i, i.c.indicator_id == p.c.indicator_id).where(
+            func.coalesce(i.c.compiled_year, i.c.budget_year) == budget_year)
+    rows = (await conn.execute(q.group_by(year, month).order_by(year, month))).all()
+    return [{"month": f"{int(y):04d}-{int(m):02d}", "payments": int(n), "paid_fen": int(fen or 0)}
+            for y, m, n, fen in rows]
 
 
 async def funds(conn: AsyncConnection, region: str, *, level: str | None = None, limit: int, offset: int) -> Page:
