@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.runtime.projection import outbox_table, tracking_table
 from services.runtime.sql import insert_ignore, upsert
@@ -305,7 +306,7 @@ async def counts(conn: AsyncConnection, region_prefix: str = "") -> dict[str, di
 
 async def summary(conn: AsyncConnection, region_prefix: str, region_len: int) -> dict[str, list[dict[str, Any]]]:
     """Open alerts counted by (level, category) and by (region truncated to `region_len` digits, level)."""
-    where = [alerts.c.open.is_(True), alerts.c.shadow.is_(False)]
+    where: list[ColumnElement[bool]] = [alerts.c.open.is_(True), alerts.c.shadow.is_(False)]
     if region_prefix:
         where.append(alerts.c.region.startswith(region_prefix, autoescape=True))
     cells = await conn.execute(select(alerts.c.level, alerts.c.category, func.count()).where(*where)

@@ -4,6 +4,7 @@ a Jinja2 template; lists also download as XLSX or CSV (`?format=xlsx`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import time
@@ -177,10 +178,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def logout(request: Request) -> Response:
         refresh = request.cookies.get("fw_refresh")
         if refresh:
-            try:
+            with contextlib.suppress(ApiError):  # already ended: the cookies go anyway
                 await api().call(None, "POST", "access", "/v1/logout", json={"refresh_token": refresh})
-            except ApiError:
-                pass  # already ended: the cookies go anyway
         response = RedirectResponse("/login", status_code=303)
         clear_login(response)
         return response
@@ -328,7 +327,8 @@ def create_app(settings: Settings) -> FastAPI:
             if raw is None or str(raw).strip() == "" or str(raw) == str(p["default"]):
                 continue
             params[p["name"]] = _param_value(p["kind"], str(raw).strip())
-        body = {"rule_id": rule_id, "budget_year": year, "scope": form.get("scope") or user.principal.region,
+        scope = str(form.get("scope") or user.principal.region)
+        body = {"rule_id": rule_id, "budget_year": year, "scope": scope,
                 "enabled": form.get("enabled") == "on", "shadow": form.get("shadow") == "on",
                 "level": form.get("level") or None, "escalate_to": form.get("escalate_to") or None,
                 "lead_time_days": int(str(form["lead_time_days"])) if str(form.get("lead_time_days") or "").isdigit()
@@ -338,8 +338,8 @@ def create_app(settings: Settings) -> FastAPI:
             await api().call(user, "PUT", "alerts", f"/v1/rules/{rule_id}/config", json=body)
         except ApiError as exc:
             n = await names(user)
-            ctx = await rule_context(user, rule_id, body["scope"], year)
-            return page(request, "rule.html", user, names=n, **ctx, year=year, region=body["scope"], years=_years(),
+            ctx = await rule_context(user, rule_id, scope, year)
+            return page(request, "rule.html", user, names=n, **ctx, year=year, region=scope, years=_years(),
                         error=f"配置未被接受（{exc.status}）：{exc.message}", saved=None, form=body)
         back = urlencode({"saved": "1", "budget_year": year, "region": body["scope"]})
         return RedirectResponse(f"/rules/{rule_id}?{back}", status_code=303)
