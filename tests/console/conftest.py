@@ -27,7 +27,9 @@ SHOTS = Path(os.environ.get("FUNDWATCH_SCREENSHOTS", "var/screenshots"))
 SIZE = 600
 
 
-@pytest.fixture(scope="session")
+# package scope, not session: Playwright's sync API runs an event loop in this thread while it is
+# open, and every later test that calls asyncio.run would fail
+@pytest.fixture(scope="package")
 def browser():
     if not os.access(CHROMIUM, os.X_OK) or shutil.which("chromium") is None:
         reason = f"no browser: {CHROMIUM} missing (make test installs Debian's chromium where apt works)"
@@ -42,7 +44,7 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def platform(broker, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("console-platform")
     settings = new_settings(broker, tmp).model_copy(update={"console_port": free_port()})
