@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.audit import ActorKind, Outcome
 from contracts.envelope import Envelope, event_schema, json_schemas
 from contracts.topics import INPUT_FAMILIES
-from services.ingest import clients_api
+from services.ingest import bindings, clients_api
 from services.ingest.auth import authenticate
 from services.ingest.clients import Client, refusals
 from services.ingest.publisher import BrokerUnavailable, Publisher, PublisherSink
-from services.ingest.validation import parse_body, validate_rows
+from services.ingest.validation import Horizon, validate_rows
 from services.runtime.audit import audit_event, client_ip
 from services.runtime.auth import OptionalPrincipal
 from services.runtime.db import make_engine
@@ -59,7 +59,8 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     async def handle(rows: list, client: Client, request: Request) -> JSONResponse:
         if len(rows) > MAX_BATCH:
             return JSONResponse(status_code=413, content={"detail": f"at most {MAX_BATCH} events per batch"})
-        events, errors = validate_rows(rows, settings.pii_key_bytes, authorize=lambda found: refusals(client, found))
+        events, errors = validate_rows(rows, settings.pii_key_bytes, authorize=lambda found: refusals(client, found),
+                                       horizon=Horizon.of(settings))
         if errors:
             forbidden = all(e["type"].startswith("forbidden_") for e in errors)
             if forbidden:  # a credential used beyond its scope is worth an auditor's look
@@ -90,24 +91,26 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
         return JSONResponse(status_code=422, content={"detail": message, "errors": [
             {"row": None, "field": "", "message": message, "type": kind}]})
 
-    @app.post("/v1/events", status_code=202, openapi_extra=body_doc)
-    async def post_event(request: Request) -> JSONResponse:
+    async def intake(request: Request, batch: bool) -> JSONResponse:
         client = await authenticate(request, engine)
         try:
-            return await handle([parse_body(await request.body())], client, request)
-        except ValueError as exc:
-            return body_error(str(exc), "json_invalid")
+            rows = bindings.from_http(request.headers, await request.body(), batch=batch)
+        except bindings.Unsupported as exc:
+            return JSONResponse(status_code=415, content={"detail": str(exc), "errors": [
+                {"row": None, "field": "Content-Type", "message": str(exc), "type": "unsupported_media_type"}]})
+        except bindings.Malformed as exc:
+            return body_error(str(exc), exc.kind)
+        return await handle(rows, client, request)
+
+    @app.post("/v1/events", status_code=202, openapi_extra=body_doc)
+    async def post_event(request: Request) -> JSONResponse:
+        """One event (structured or binary mode) or a batch (`application/cloudevents-batch+json`)."""
+        return await intake(request, batch=False)
 
     @app.post("/v1/events/batch", status_code=202, openapi_extra=batch_doc)
     async def post_batch(request: Request) -> JSONResponse:
-        client = await authenticate(request, engine)
-        try:
-            raw = parse_body(await request.body())
-        except ValueError as exc:
-            return body_error(str(exc), "json_invalid")
-        if not isinstance(raw, list):
-            return body_error("batch body must be a JSON array", "list_type")
-        return await handle(raw, client, request)
+        """A batch: `application/cloudevents-batch+json` or a JSON array as `application/json`."""
+        return await intake(request, batch=True)
 
     @app.get("/v1/schemas/{name}")
     async def schema(name: str) -> JSONResponse:
