@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.audit import ActorKind, Outcome
 from contracts.envelope import Envelope, event_schema, json_schemas
 from contracts.topics import INPUT_FAMILIES
-from services.ingest import bindings, clients_api
+from services.ingest import bindings, clients_api, deadletters_api
 from services.ingest.auth import authenticate
 from services.ingest.clients import Client, refusals
 from services.ingest.publisher import BrokerUnavailable, Publisher, PublisherSink
@@ -51,10 +51,11 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
                   description="财政扶贫资金动态监控: upstream systems post indicator, payment, performance "
                               "and reference events here (CloudEvents 1.0 envelope, see /v1/schemas), "
                               "with `Authorization: Bearer <API key of the registered client>`.")
-    app.state.settings, app.state.engine = settings, engine
+    app.state.settings, app.state.engine, app.state.publisher = settings, engine, publisher
     app.state.audit = PublisherSink(settings, publisher)
     limit_bodies(app, settings.ingest_max_body_bytes, settings.max_json_depth)
     app.include_router(clients_api.router)
+    app.include_router(deadletters_api.router)
 
     async def handle(rows: list, client: Client, request: Request) -> JSONResponse:
         if len(rows) > MAX_BATCH:

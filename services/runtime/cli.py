@@ -154,6 +154,15 @@ def _cmd_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_deadletters(args: argparse.Namespace) -> int:
+    from services.ingest import deadletters
+
+    replayed = {"open": False, "replayed": True, "all": None}[args.state] if args.dl_command == "list" else None
+    return deadletters.command(get_settings(), args.dl_command, letter_id=getattr(args, "id", None),
+                               fixed_path=getattr(args, "event", None), replayed=replayed,
+                               consumer=getattr(args, "consumer", None))
+
+
 def _cmd_user(args: argparse.Namespace) -> int:
     """The first system administrator; everyone else goes through the art. 22 applications."""
     import getpass
@@ -249,6 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--id", required=True)
     q.set_defaults(func=_cmd_client)
     client.add_parser("list", help="every registered client").set_defaults(func=_cmd_client)
+
+    p = sub.add_parser("deadletters", help="what consumers refused: list, and replay after a fix")
+    dl = p.add_subparsers(dest="dl_command", required=True)
+    q = dl.add_parser("list", help="dead letters, oldest first (who refused it, when, why)")
+    q.add_argument("--state", choices=["open", "replayed", "all"], default="open")
+    q.add_argument("--consumer", help="only those of this consumer, e.g. 'ingest intake'")
+    q.set_defaults(func=_cmd_deadletters)
+    q = dl.add_parser("replay", help="send one again through its checks (the stored copy, or --event)")
+    q.add_argument("id", type=int, help="the dead letter's id (its offset, as listed)")
+    q.add_argument("--event", help="a JSON file with the fixed copy of the event")
+    q.set_defaults(func=_cmd_deadletters)
 
     p = sub.add_parser("user", help="users of the access service")
     user = p.add_subparsers(dest="user_command", required=True)
