@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.audit import ActorKind, Outcome
 from contracts.envelope import Envelope, event_schema, json_schemas
 from contracts.topics import INPUT_FAMILIES
-from services.ingest import bindings, clients_api, deadletters_api
+from services.ingest import bindings, clients_api, deadletters_api, tables_api
 from services.ingest.auth import authenticate
 from services.ingest.clients import Client, refusals
 from services.ingest.publisher import BrokerUnavailable, Publisher, PublisherSink
@@ -56,6 +56,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     limit_bodies(app, settings.ingest_max_body_bytes, settings.max_json_depth)
     app.include_router(clients_api.router)
     app.include_router(deadletters_api.router)
+    app.include_router(tables_api.router)
 
     async def handle(rows: list, client: Client, request: Request) -> JSONResponse:
         if len(rows) > MAX_BATCH:

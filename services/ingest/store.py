@@ -73,6 +73,17 @@ deadletters = Table(
     Column("replayed_ids", Text, nullable=True),
 )
 
+imports = Table(
+    "ingest_imports",
+    metadata,
+    Column("sha256", String(64), primary_key=True, doc="of the uploaded file: a file is imported once"),
+    Column("template", String(40), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("at", DateTime, nullable=False),
+)
+
 
 def naive(moment: dt.datetime | None) -> dt.datetime | None:
     return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment is not None and moment.tzinfo else moment
@@ -190,3 +201,12 @@ async def mark_replayed(conn: AsyncConnection, letter_id: int, at: dt.datetime, 
         deadletters.c.partition == 0, deadletters.c.offset == letter_id, deadletters.c.replayed_at.is_(None))
         .values(replayed_at=naive(at), replayed_by=by, replayed_ids=",".join(ids)))
     return done.rowcount == 1
+
+
+async def get_import(conn: AsyncConnection, sha256: str) -> Any:
+    return (await conn.execute(select(imports).where(imports.c.sha256 == sha256))).first()
+
+
+async def add_import(conn: AsyncConnection, **row: Any) -> None:
+    if await get_import(conn, row["sha256"]) is None:
+        await conn.execute(imports.insert().values(**{**row, "at": naive(row["at"])}))

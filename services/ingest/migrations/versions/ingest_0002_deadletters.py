@@ -1,4 +1,5 @@
-"""ingest: the dead letters of every consumer, read off the dead-letter topic, and their replays.
+"""ingest: the dead letters of every consumer, read off the dead-letter topic, and their replays;
+the files imported from tables (each once).
 
 Revision ID: ingest_0002
 Revises: ingest_0001
@@ -35,7 +36,17 @@ def upgrade() -> None:
         sa.Column("replayed_by", sa.String(100), nullable=True),
         sa.Column("replayed_ids", sa.Text, nullable=True),
     )
+    op.create_table(
+        "ingest_imports",
+        sa.Column("sha256", sa.String(64), primary_key=True),
+        sa.Column("template", sa.String(40), nullable=False),
+        sa.Column("client_id", sa.String(64), nullable=False),
+        sa.Column("rows", sa.Integer, nullable=False),
+        sa.Column("events", sa.Integer, nullable=False),
+        sa.Column("at", sa.DateTime, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("ingest_imports")
     op.drop_table("ingest_deadletters")
