@@ -164,10 +164,22 @@ def event_schema(families: tuple[Family, ...] | None = None, ref_template: str =
     return adapter.json_schema(ref_template=ref_template)
 
 
-def json_schemas() -> dict[str, dict[str, Any]]:
-    """JSON Schema per event type plus `event` (any of them), for upstream teams."""
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_ID = "urn:fundwatch:schema:v1:{name}"
+
+
+def json_schemas(examples: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """JSON Schema per event type plus `event` (any of them), for upstream teams: each with its
+    dialect (`$schema`), its `$id` and, where `examples` has one, an example event."""
     schemas = {name: env.model_json_schema() for name, env in ENVELOPES.items()}
     schemas["event"] = _ADAPTER.json_schema()
+    examples = examples or {}
+    for name, schema in schemas.items():
+        schema["$schema"] = SCHEMA_DIALECT
+        schema["$id"] = SCHEMA_ID.format(name=name)
+        found = [examples[name]] if name in examples else list(examples.values())[:3] if name == "event" else []
+        if found:
+            schema["examples"] = found
     return schemas
 
 

@@ -99,6 +99,8 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     ("ingest", "POST", "/v1/events"): KEYS_ONLY,
     ("ingest", "POST", "/v1/events/batch"): KEYS_ONLY,
     ("ingest", "GET", "/v1/schemas/{name}"): PUBLIC,
+    ("ingest", "GET", "/v1/schemas"): PUBLIC,
+    ("ingest", "GET", "/v1/asyncapi.json"): PUBLIC,
     ("ingest", "GET", "/v1/status"): STATUS,
     ("ingest", "GET", "/healthz"): PUBLIC,
     ("ingest", "GET", "/v1/clients"): only(200, "role sysadmin"),
@@ -106,6 +108,9 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     ("ingest", "GET", "/v1/clients/{client_id}"): only(200, "role sysadmin"),
     ("ingest", "POST", "/v1/clients/{client_id}/rotate"): only(200, "role sysadmin"),
     ("ingest", "POST", "/v1/clients/{client_id}/revoke"): only(200, "role sysadmin"),
+    ("ingest", "GET", "/v1/templates"): PUBLIC,
+    ("ingest", "GET", "/v1/templates/{name}"): lambda caller: 404,  # public; `name` here is payment.made, no template
+    ("ingest", "POST", "/v1/imports/{name}"): KEYS_ONLY,
     ("ingest", "GET", "/v1/deadletters"): only(200, "role sysadmin"),
     ("ingest", "GET", "/v1/deadletters/{letter_id}"): only(404, "role sysadmin"),  # none in the seeded world
     ("ingest", "POST", "/v1/deadletters/{letter_id}/replay"): only(404, "role sysadmin"),

@@ -105,6 +105,9 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
             return 1
         print("schemas up to date")
         return 0
+    from services import demo
+
+    export.write_examples(demo.iter_events(size=40))
     return export.main()
 
 
