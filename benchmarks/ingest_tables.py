@@ -10,8 +10,11 @@ import io
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import openpyxl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere: tests.factories
 
 from services.ingest import tables
 from tests import factories as f

@@ -86,7 +86,8 @@ def test_one_bad_cell_imports_nothing_and_names_sheet_row_and_column(kind):
     body = (tables.template_xlsx if kind == tables.XLSX else tables.template_csv)(template, events)
     errors, rows, got = imported(template, body, kind)
     assert rows == 20 and got == []
-    assert [(e["sheet"], e["row"], e["column"]) for e in errors] == [("指标登记", 12, "金额"), ("指标登记", 16, "区划代码")]
+    assert [(e["sheet"], e["row"], e["column"]) for e in errors] == [
+        ("指标登记", 12, "金额"), ("指标登记", 16, "区划代码")]
     assert errors[0]["message"].startswith('第 12 行 "金额"列: ')
 
 
@@ -102,7 +103,7 @@ def test_subsidy_lines_name_the_row_of_the_line_and_payments_are_what_their_line
     for row in rows:
         row[amount] = None  # the payment is the sum of its lines
     headers = template.headers
-    good = tables.template_csv(template)[:-0 or None] + "\n".join(",".join("" if v is None else str(v) for v in r)
+    good = tables.template_csv(template) + "\n".join(",".join("" if v is None else str(v) for v in r)
                                                                   for r in rows).encode()
     errors, count, got = imported(template, good, tables.CSV)
     assert errors == [] and count == 2
@@ -118,7 +119,7 @@ def test_subsidy_lines_name_the_row_of_the_line_and_payments_are_what_their_line
 @pytest.mark.unit
 def test_headers_that_do_not_fit_the_template_are_refused_as_a_whole():
     template = tables.TEMPLATES["households"]
-    with pytest.raises(tables.TableError, match="缺少必填列: 身份证号.*未知|未知的列: 证件号码"):
+    with pytest.raises(tables.TableError, match=r"未知的列: 证件号码.*缺少必填列: 身份证号"):
         tables.read_rows(io.BytesIO("证件号码,姓名,户编号,标注日期,区划代码\n".encode()), tables.CSV, template)
     with pytest.raises(tables.TableError, match="不是有效的 XLSX"):
         tables.read_rows(io.BytesIO(b"not a zip"), tables.XLSX, template)

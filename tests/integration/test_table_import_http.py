@@ -25,7 +25,8 @@ def test_a_filled_template_is_imported_once_and_a_bad_one_not_at_all(ingest):
     listed = httpx.get(f"{url}/v1/templates", timeout=10).json()["items"]
     assert {t["name"]: t["title"] for t in listed}["subsidy-lines"] == "贫困人员明细"
     empty = httpx.get(f"{url}/v1/templates/indicator-registered", params={"format": "csv"}, timeout=10)
-    assert empty.status_code == 200 and empty.content.decode("utf-8-sig").startswith("区划代码,事件编号,发生时间,指标编号")
+    assert empty.status_code == 200
+    assert empty.content.decode("utf-8-sig").startswith("区划代码,事件编号,发生时间,指标编号")
 
     template = tables.TEMPLATES["indicator-registered"]
     body = tables.template_xlsx(template, [f.registered("X1", "10.00"), f.registered("X2", "20.00")])
