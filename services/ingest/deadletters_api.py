@@ -7,16 +7,17 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
 from services.ingest import deadletters, store
 from services.ingest.publisher import BrokerUnavailable
 from services.runtime.auth import Principal, Role, require_roles
-from services.runtime.http import Offset
+from services.runtime.http import MAX_OFFSET, Offset
 
 router = APIRouter(prefix="/v1/deadletters", tags=["dead letters"])
 Admin = Annotated[Principal, Depends(require_roles(Role.sysadmin))]
+LetterId = Annotated[int, Path(ge=0, le=MAX_OFFSET, description="the dead letter's id (its offset)")]
 
 
 class DeadLetterOut(BaseModel):
@@ -71,7 +72,7 @@ async def list_deadletters(request: Request, admin: Admin, replayed: bool | None
 
 
 @router.get("/{letter_id}", response_model=DeadLetterOut, summary="one dead letter")
-async def get_deadletter(letter_id: int, request: Request, admin: Admin) -> DeadLetterOut:
+async def get_deadletter(letter_id: LetterId, request: Request, admin: Admin) -> DeadLetterOut:
     async with request.app.state.engine.connect() as conn:
         row = await store.get_deadletter(conn, letter_id)
     if row is None or not deadletters.visible(row, admin.prefix):
@@ -84,7 +85,7 @@ async def get_deadletter(letter_id: int, request: Request, admin: Admin) -> Dead
                         409: {"description": "replayed already, or not replayable as stored"},
                         422: {"description": "the copy is still refused (the reason is in `detail`)"}},
              summary="send a dead letter again (the stored or a fixed copy) through its checks")
-async def replay_deadletter(letter_id: int, request: Request, admin: Admin,
+async def replay_deadletter(letter_id: LetterId, request: Request, admin: Admin,
                             body: Annotated[ReplayIn | None, Body()] = None) -> Replayed:
     app = request.app
     try:

@@ -3,8 +3,8 @@ the contract code of every other way in (`validation.validate_rows`).
 
 Each template says which column fills which attribute of the event; the same mapping writes a
 filled template from events (`row_of`), so a template filled with the demo's data reads back
-into the demo's events. A file is read twice as a stream (openpyxl read-only, csv): first every
-row is checked and only errors are kept, then — when there was none — the events are yielded in
+into the demo's events. A file is read once as a stream (openpyxl read-only, csv): every row is
+checked, the checked events are spooled to disk, and — when there was no error — yielded in
 chunks to publish. Memory thus does not grow with the file. Event ids come from the template and
 the row's own content, so an upload sent again is the same events (consumers are idempotent by
 id), and ingest records each file's SHA-256 so it is imported once."""
@@ -16,12 +16,13 @@ import datetime as dt
 import hashlib
 import io
 import json
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, parse_event
 from services.ingest.validation import Authorize, Horizon, validate_rows
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -380,8 +381,9 @@ def check_chunk(template: Template, chunk: list[Draft], sheet: str, pii_key: byt
 def import_file(template: Template, opener: Callable[[], IO[bytes]], kind: str, pii_key: bytes, *,
                 authorize: Authorize | None = None, horizon: Horizon | None = None,
                 max_errors: int = 200) -> tuple[list[dict], int, Iterator[list[Envelope]]]:
-    """(errors, rows, the events in chunks). The file (`opener` opens it afresh) is read once to
-    check every row; the chunks read it again and are only to be consumed when there is no error."""
+    """(errors, rows, the events in chunks). The file is read once as a stream; the checked events
+    go to a spool file on disk (memory stays flat), and the chunks read them back — only to be
+    consumed when there is no error."""
     errors: list[dict] = []
     sheet, rows = read_rows(opener(), kind, template)
     counted = [0]
@@ -391,29 +393,34 @@ def import_file(template: Template, opener: Callable[[], IO[bytes]], kind: str, 
             counted[0] += 1
             yield row
 
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the chunk reader, closed by it
     chunk: list[Draft] = []
+
+    def check(drafts_: list[Draft]) -> None:
+        for event in check_chunk(template, drafts_, sheet, pii_key, authorize, horizon, errors):
+            spool.write(event.to_json() + b"\n")
+
     for draft in drafts(template, counting(), sheet, errors):
         chunk.append(draft)
         if len(chunk) >= CHUNK:
-            check_chunk(template, chunk, sheet, pii_key, authorize, horizon, errors)
+            check(chunk)
             chunk = []
         if len(errors) >= max_errors:
             break
     if chunk:
-        check_chunk(template, chunk, sheet, pii_key, authorize, horizon, errors)
+        check(chunk)
 
     def events() -> Iterator[list[Envelope]]:
-        again: list[dict] = []
-        sheet2, rows2 = read_rows(opener(), kind, template)
-        batch: list[Draft] = []
-        for draft in drafts(template, rows2, sheet2, again):
-            batch.append(draft)
-            if len(batch) >= CHUNK:
-                yield check_chunk(template, batch, sheet2, pii_key, authorize, horizon, again)
-                batch = []
-        if batch:
-            yield check_chunk(template, batch, sheet2, pii_key, authorize, horizon, again)
-        assert not again, "a file that passed its check fails the second reading"
+        with spool:
+            spool.seek(0)
+            batch: list[Envelope] = []
+            for line in spool:
+                batch.append(parse_event(line))  # as checked: personal numbers are hashes now
+                if len(batch) >= CHUNK:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
 
     return errors[:max_errors], counted[0], events()
 
