@@ -5,6 +5,8 @@ a bad cell or a row outside the client's scope imports nothing, anything but XLS
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -14,12 +16,14 @@ from contracts.topics import Family
 from services.ingest import tables
 from tests import factories as f
 from tests.clients import api_key, key_header
+from tests.conftest import settings_env
+from tests.platform import ROOT
 from tests.test_ingest import read_all
 
 pytestmark = pytest.mark.integration
 
 
-def test_a_filled_template_is_imported_once_and_a_bad_one_not_at_all(ingest):
+def test_a_filled_template_is_imported_once_and_a_bad_one_not_at_all(ingest, tmp_path):
     url = ingest.url("ingest")
     key = api_key(ingest, "410324", client_id="budget-410324")
     listed = httpx.get(f"{url}/v1/templates", timeout=10).json()["items"]
@@ -52,3 +56,15 @@ def test_a_filled_template_is_imported_once_and_a_bad_one_not_at_all(ingest):
     assert httpx.post(f"{url}/v1/imports/indicator-registered", content=body, timeout=60).status_code == 401
     landed = [parse_event(v).data.indicator_id for v in asyncio.run(read_all(ingest, Family.indicator))]
     assert sorted(landed) == ["X1", "X2"]
+
+    filled = tmp_path / "指标.csv"
+    filled.write_bytes(tables.template_csv(template, [f.registered("X6", "6.00")]))
+    cli = subprocess.run([sys.executable, "-m", "services.runtime.cli", "import", "indicator-registered", str(filled),
+                          "--api-key", key], cwd=ROOT, env=settings_env(ingest), capture_output=True, text=True,
+                         timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert "imported 1 event(s) from 1 row(s)" in cli.stdout
+    again = subprocess.run([sys.executable, "-m", "services.runtime.cli", "import", "indicator-registered",
+                            str(filled), "--api-key", key], cwd=ROOT, env=settings_env(ingest), capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 1 and "refused (409)" in again.stderr
