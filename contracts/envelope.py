@@ -28,6 +28,8 @@ from contracts.types import Identifier, RegionCode, fiscal_unit
 AuthType = Literal["app_user", "user", "service_account", "api_key", "system", "unauthenticated", "unknown"]
 AUTH_ATTRIBUTES = ("authtype", "authid", "authclaims")
 """The CloudEvents Auth Context attributes: the platform's to set, never upstream's."""
+EXTENSIONS = ("region", "traceparent", "tracestate", "authtype", "authid")
+"""The CloudEvents extension attributes an envelope carries (beyond the spec's context attributes)."""
 
 
 class Envelope(BaseModel):
@@ -47,6 +49,10 @@ class Envelope(BaseModel):
     # stamps them from the API key; an upstream system that sets them itself is refused.
     authtype: AuthType | None = Field(None, description="how the producer was authenticated (set by ingest)")
     authid: str | None = Field(None, max_length=100, description="the authenticated client (set by ingest)")
+    # CloudEvents Distributed Tracing extension (W3C Trace Context): carried to the alert the event causes.
+    traceparent: str | None = Field(None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+                                    description="W3C traceparent of the upstream operation")
+    tracestate: str | None = Field(None, max_length=512, description="W3C tracestate (vendor trace data)")
     data: Data
 
     @model_validator(mode="after")
@@ -158,10 +164,22 @@ def event_schema(families: tuple[Family, ...] | None = None, ref_template: str =
     return adapter.json_schema(ref_template=ref_template)
 
 
-def json_schemas() -> dict[str, dict[str, Any]]:
-    """JSON Schema per event type plus `event` (any of them), for upstream teams."""
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_ID = "urn:fundwatch:schema:v1:{name}"
+
+
+def json_schemas(examples: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """JSON Schema per event type plus `event` (any of them), for upstream teams: each with its
+    dialect (`$schema`), its `$id` and, where `examples` has one, an example event."""
     schemas = {name: env.model_json_schema() for name, env in ENVELOPES.items()}
     schemas["event"] = _ADAPTER.json_schema()
+    examples = examples or {}
+    for name, schema in schemas.items():
+        schema["$schema"] = SCHEMA_DIALECT
+        schema["$id"] = SCHEMA_ID.format(name=name)
+        found = [examples[name]] if name in examples else list(examples.values())[:3] if name == "event" else []
+        if found:
+            schema["examples"] = found
     return schemas
 
 

@@ -53,3 +53,11 @@ TOPICS: dict[Family, TopicSpec] = {
 }
 
 INPUT_FAMILIES = (Family.reference, Family.indicator, Family.payment, Family.performance)
+
+INTAKE_PARTITIONS = 6
+
+
+def intake_topic(family: Family, prefix: str = "fundwatch") -> str:
+    """Where an upstream system that publishes straight to Kafka writes its events of `family`:
+    ingest validates each record (the contract code of HTTP) and forwards it to `family`'s topic."""
+    return f"{prefix}.intake.{family.value}.v1"

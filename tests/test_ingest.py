@@ -82,7 +82,8 @@ def test_bad_batch_names_row_and_field_and_publishes_nothing(ingest):
     errors = {(e["row"], e["field"]) for e in r.json()["errors"]}
     assert errors == {(1, "data.amount"), (2, "region")}
     assert asyncio.run(read_all(ingest, Family.indicator, timeout_ms=1500)) == []
-    r = httpx.post(f"{ingest.url('ingest')}/v1/events/batch", content=b"{not json", headers=key_header(key))
+    r = httpx.post(f"{ingest.url('ingest')}/v1/events/batch", content=b"{not json",
+                   headers={**key_header(key), "Content-Type": "application/json"})
     assert r.status_code == 422
     alert = f.event("alert.transitioned", {})
     r = post(ingest, alert, key, path="/v1/events")

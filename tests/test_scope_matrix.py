@@ -99,6 +99,8 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     ("ingest", "POST", "/v1/events"): KEYS_ONLY,
     ("ingest", "POST", "/v1/events/batch"): KEYS_ONLY,
     ("ingest", "GET", "/v1/schemas/{name}"): PUBLIC,
+    ("ingest", "GET", "/v1/schemas"): PUBLIC,
+    ("ingest", "GET", "/v1/asyncapi.json"): PUBLIC,
     ("ingest", "GET", "/v1/status"): STATUS,
     ("ingest", "GET", "/healthz"): PUBLIC,
     ("ingest", "GET", "/v1/clients"): only(200, "role sysadmin"),
@@ -106,6 +108,12 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     ("ingest", "GET", "/v1/clients/{client_id}"): only(200, "role sysadmin"),
     ("ingest", "POST", "/v1/clients/{client_id}/rotate"): only(200, "role sysadmin"),
     ("ingest", "POST", "/v1/clients/{client_id}/revoke"): only(200, "role sysadmin"),
+    ("ingest", "GET", "/v1/templates"): PUBLIC,
+    ("ingest", "GET", "/v1/templates/{name}"): lambda caller: 404,  # public; `name` here is payment.made, no template
+    ("ingest", "POST", "/v1/imports/{name}"): KEYS_ONLY,
+    ("ingest", "GET", "/v1/deadletters"): only(200, "role sysadmin"),
+    ("ingest", "GET", "/v1/deadletters/{letter_id}"): only(404, "role sysadmin"),  # none in the seeded world
+    ("ingest", "POST", "/v1/deadletters/{letter_id}/replay"): only(404, "role sysadmin"),
     # ledger
     **{("ledger", "GET", p): READ_LIST for p in (
         "/v1/overview", "/v1/regions/tree", "/v1/views/regions", "/v1/views/groups", "/v1/views/departments",
@@ -266,7 +274,8 @@ def test_every_operation_against_every_caller(world):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=apps["ledger"][0]), base_url="http://l") as c:
             ledger_values = await _values(c, world.settings)
         values = {**ledger_values, "name": "payment.made", "client_id": "county-410324", "alert_id": "USE-05-m",
-                  "disposition_id": "D-m", "rule_id": "USE-04", "username": "li-410324"}
+                  "disposition_id": "D-m", "rule_id": "USE-04", "username": "li-410324",
+                  "letter_id": "0"}
         query = {"/v1/search": {"q": "项目"}, "/v1/rules/{rule_id}/effective": {"budget_year": 2026},
                  "/v1/journal": {"indicator_id": values["indicator_id"], "account": "5201"}}
         documented = set()

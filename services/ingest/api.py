@@ -12,16 +12,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts import export
+from contracts.asyncapi import asyncapi
 from contracts.audit import ActorKind, Outcome
-from contracts.envelope import Envelope, event_schema, json_schemas
+from contracts.envelope import EVENT_TYPES, Envelope, event_schema, json_schemas
 from contracts.topics import INPUT_FAMILIES
-from services.ingest import clients_api
+from services.ingest import bindings, clients_api, deadletters_api, tables_api
 from services.ingest.auth import authenticate
 from services.ingest.clients import Client, refusals
+from services.ingest.intake import stamp
 from services.ingest.publisher import BrokerUnavailable, Publisher, PublisherSink
-from services.ingest.validation import parse_body, validate_rows
+from services.ingest.validation import Horizon, validate_rows
 from services.runtime.audit import audit_event, client_ip
 from services.runtime.auth import OptionalPrincipal
 from services.runtime.db import make_engine
@@ -32,6 +36,60 @@ MAX_BATCH = 5000
 _REF = "#/components/schemas/{model}"
 _EVENT_SCHEMA = event_schema(INPUT_FAMILIES, ref_template=_REF)
 _DEFS = _EVENT_SCHEMA.pop("$defs", {})
+_SCHEMAS = json_schemas(export.examples())
+_INGESTED = {name for name, (_model, family) in EVENT_TYPES.items() if family in INPUT_FAMILIES}
+_ASYNCAPI = asyncapi()
+
+
+class Problem(BaseModel):
+    """An error: `detail` says what, `errors` (422/403/415) name row and field."""
+
+    detail: str
+    errors: list[dict] | None = None
+
+
+def _problem(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {
+        "$ref": "#/components/schemas/Problem"}}}}
+
+
+ERRORS = {
+    "401": _problem("no valid API key (missing, malformed, unknown, revoked or expired)"),
+    "403": _problem("rows outside the client's region scope or families; nothing accepted"),
+    "413": _problem(f"more than {MAX_BATCH} events, or a body over the size limit"),
+    "415": _problem("a Content-Type that is not a CloudEvents binding (application/cloudevents+json, "
+                    "application/cloudevents-batch+json, application/json, binary mode)"),
+    "422": _problem("validation failed, naming row and field; nothing accepted"),
+    "503": _problem("the event log is unavailable; nothing accepted, retry after Retry-After"),
+}
+API_KEY = "IngestApiKey"
+_KEYED = ("/v1/events", "/v1/events/batch", "/v1/imports/{name}")
+
+
+def document_errors(doc: dict) -> None:
+    """Every operation documents the errors it gives: 401/403 where a credential is needed, 404
+    where a path names something, 422 for bad input; the API-key scheme where a key is needed."""
+    components = doc.setdefault("components", {})
+    components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+    components.setdefault("securitySchemes", {})[API_KEY] = {
+        "type": "http", "scheme": "bearer", "bearerFormat": "fwk_<12 hex>_<43 characters>",
+        "description": "the API key of your registered upstream client (`fundwatch client create`)"}
+    for path, operations in doc.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            secured = "security" in operation or path in _KEYED
+            if path in _KEYED:
+                operation["security"] = [{API_KEY: []}]
+            if secured:
+                responses.setdefault("401", _problem("no valid credential"))
+                if not path.endswith("/status"):  # the status page answers anyone; a bad token gets 401
+                    responses.setdefault("403", _problem("outside your region scope or roles"))
+            if "{" in path:
+                responses.setdefault("404", _problem("not found (or not in your region)"))
+            for code, body in responses.items():
+                if code in ("422", "404", "409", "403", "401", "415", "413", "503"):
+                    body.setdefault("content", {"application/json": {"schema": {
+                        "$ref": "#/components/schemas/Problem"}}})
 
 
 def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI:
@@ -51,15 +109,18 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
                   description="财政扶贫资金动态监控: upstream systems post indicator, payment, performance "
                               "and reference events here (CloudEvents 1.0 envelope, see /v1/schemas), "
                               "with `Authorization: Bearer <API key of the registered client>`.")
-    app.state.settings, app.state.engine = settings, engine
+    app.state.settings, app.state.engine, app.state.publisher = settings, engine, publisher
     app.state.audit = PublisherSink(settings, publisher)
     limit_bodies(app, settings.ingest_max_body_bytes, settings.max_json_depth)
     app.include_router(clients_api.router)
+    app.include_router(deadletters_api.router)
+    app.include_router(tables_api.router)
 
     async def handle(rows: list, client: Client, request: Request) -> JSONResponse:
         if len(rows) > MAX_BATCH:
             return JSONResponse(status_code=413, content={"detail": f"at most {MAX_BATCH} events per batch"})
-        events, errors = validate_rows(rows, settings.pii_key_bytes, authorize=lambda found: refusals(client, found))
+        events, errors = validate_rows(rows, settings.pii_key_bytes, authorize=lambda found: refusals(client, found),
+                                       horizon=Horizon.of(settings))
         if errors:
             forbidden = all(e["type"].startswith("forbidden_") for e in errors)
             if forbidden:  # a credential used beyond its scope is worth an auditor's look
@@ -82,39 +143,61 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
         accepted.update(e.type for e in events)
         return JSONResponse(status_code=202, content={"accepted": len(events), "ids": [e.id for e in events]})
 
-    body_doc = {"requestBody": {"required": True, "content": {"application/json": {"schema": _EVENT_SCHEMA}}}}
+    examples = export.examples()
+    one = {name: {"summary": name, "value": event} for name, event in examples.items()}
+    batch_example = {"demo": {"summary": "a batch", "value": list(examples.values())[:3]}}
+    batch_schema = {"type": "array", "maxItems": MAX_BATCH, "items": _EVENT_SCHEMA}
+    binary_data = {"type": "object", "description": "binary mode: the event's `data`; its attributes in ce-* headers "
+                                                     "(ce-specversion, ce-id, ce-source, ce-type, ce-time, ce-region)"}
+    body_doc = {"requestBody": {"required": True, "content": {
+        bindings.CE_JSON: {"schema": _EVENT_SCHEMA, "examples": one},
+        bindings.JSON: {"schema": {"oneOf": [_EVENT_SCHEMA, binary_data]}, "examples": one},
+        bindings.CE_BATCH: {"schema": batch_schema, "examples": batch_example}}}, "responses": ERRORS}
     batch_doc = {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"type": "array", "maxItems": MAX_BATCH, "items": _EVENT_SCHEMA}}}}}
+        bindings.CE_BATCH: {"schema": batch_schema, "examples": batch_example},
+        bindings.JSON: {"schema": batch_schema, "examples": batch_example}}}, "responses": ERRORS}
 
     def body_error(message: str, kind: str) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": message, "errors": [
             {"row": None, "field": "", "message": message, "type": kind}]})
 
-    @app.post("/v1/events", status_code=202, openapi_extra=body_doc)
-    async def post_event(request: Request) -> JSONResponse:
+    async def intake(request: Request, batch: bool) -> JSONResponse:
         client = await authenticate(request, engine)
         try:
-            return await handle([parse_body(await request.body())], client, request)
-        except ValueError as exc:
-            return body_error(str(exc), "json_invalid")
+            rows = bindings.from_http(request.headers, await request.body(), batch=batch)
+        except bindings.Unsupported as exc:
+            return JSONResponse(status_code=415, content={"detail": str(exc), "errors": [
+                {"row": None, "field": "Content-Type", "message": str(exc), "type": "unsupported_media_type"}]})
+        except bindings.Malformed as exc:
+            return body_error(str(exc), exc.kind)
+        return await handle(rows, client, request)
+
+    @app.post("/v1/events", status_code=202, openapi_extra=body_doc)
+    async def post_event(request: Request) -> JSONResponse:
+        """One event (structured or binary mode) or a batch (`application/cloudevents-batch+json`)."""
+        return await intake(request, batch=False)
 
     @app.post("/v1/events/batch", status_code=202, openapi_extra=batch_doc)
     async def post_batch(request: Request) -> JSONResponse:
-        client = await authenticate(request, engine)
-        try:
-            raw = parse_body(await request.body())
-        except ValueError as exc:
-            return body_error(str(exc), "json_invalid")
-        if not isinstance(raw, list):
-            return body_error("batch body must be a JSON array", "list_type")
-        return await handle(raw, client, request)
+        """A batch: `application/cloudevents-batch+json` or a JSON array as `application/json`."""
+        return await intake(request, batch=True)
 
-    @app.get("/v1/schemas/{name}")
+    @app.get("/v1/schemas", summary="the index of the event JSON Schemas and the AsyncAPI document")
+    async def schema_index(request: Request) -> dict:
+        base = str(request.base_url).rstrip("/")
+        return {"items": [{"name": name, "$id": doc["$id"], "url": f"{base}/v1/schemas/{name}",
+                           "ingested": name in _INGESTED} for name, doc in _SCHEMAS.items()],
+                "asyncapi": f"{base}/v1/asyncapi.json", "openapi": f"{base}/openapi.json"}
+
+    @app.get("/v1/schemas/{name}", responses={404: {"description": "no such schema", "model": Problem}})
     async def schema(name: str) -> JSONResponse:
-        schemas = json_schemas()
-        if name not in schemas:
+        if name not in _SCHEMAS:
             return JSONResponse(status_code=404, content={"detail": f"no schema {name}"})
-        return JSONResponse(schemas[name])
+        return JSONResponse(_SCHEMAS[name])
+
+    @app.get("/v1/asyncapi.json", summary="the AsyncAPI 3 document of the topics (Kafka intake)")
+    async def asyncapi_doc() -> JSONResponse:
+        return JSONResponse(_ASYNCAPI)
 
     @app.get("/v1/status")
     async def status(principal: OptionalPrincipal) -> dict:
@@ -131,6 +214,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
         if app.openapi_schema is None:
             doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             doc.setdefault("components", {}).setdefault("schemas", {}).update(_DEFS)
+            document_errors(doc)
             app.openapi_schema = doc
         return app.openapi_schema
 
@@ -140,4 +224,4 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
 
 def stamped(events: list[Envelope], client: Client) -> list[Envelope]:
     """Each event with the source the platform authenticated (CloudEvents Auth Context)."""
-    return [e.model_copy(update={"authtype": "api_key", "authid": client.client_id}) for e in events]
+    return [stamp(e, client) for e in events]

@@ -1,5 +1,6 @@
-"""Ingest service entry point: the API, and the relay of its outbox (the audit records of client
-registrations, rotations and revocations, written in their transactions)."""
+"""Ingest service entry point: the API, the relay of its outbox (the audit records of client
+registrations, rotations and revocations, written in their transactions), the Kafka intake
+(services.ingest.intake) and the follower of the dead letters (services.ingest.deadletters)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 
-from services.ingest import store
+from services.ingest import deadletters, intake, store
 from services.ingest.api import create_app
 from services.ingest.publisher import BrokerUnavailable, PublisherSink
 from services.runtime.db import make_engine, migrate_async
@@ -38,8 +39,14 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=1.0)
 
+    async def kafka_intake(stop: asyncio.Event) -> None:
+        await intake.run_intake(settings, engine, app.state.publisher, stop)
+
+    async def dead_letters(stop: asyncio.Event) -> None:
+        await deadletters.follow(settings, engine, stop)
+
     try:
-        await serve(app, settings.host, settings.ingest_port, [relay], stop)
+        await serve(app, settings.host, settings.ingest_port, [relay, kafka_intake, dead_letters], stop)
     finally:
         await engine.dispose()
 

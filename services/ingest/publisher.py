@@ -43,6 +43,10 @@ class Publisher:
                 self._producer = producer
             return self._producer
 
+    async def producer(self) -> AIOKafkaProducer:
+        """The connected producer (for records that are not events: dead letters)."""
+        return await self._ensure()
+
     async def publish(self, events: Sequence[Envelope]) -> None:
         producer = await self._ensure()
         try:

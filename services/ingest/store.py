@@ -6,7 +6,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Column, DateTime, ForeignKey, MetaData, String, Table, func, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.ingest.clients import ApiKey, Client
@@ -37,6 +50,38 @@ keys = Table(
     Column("created_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=True),
     Column("revoked_at", DateTime, nullable=True),
+)
+
+
+deadletters = Table(
+    "ingest_deadletters",
+    metadata,
+    Column("partition", Integer, primary_key=True),
+    Column("offset", Integer, primary_key=True, doc="the dead letter's place on the dead-letter topic: its id"),
+    Column("consumer", String(100), nullable=False, doc="the consumer that refused the record"),
+    Column("at", DateTime, nullable=False, doc="when it was refused"),
+    Column("source_topic", String(200), nullable=False),
+    Column("source_partition", Integer, nullable=False),
+    Column("source_offset", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("region", String(12), nullable=True, doc="the record's region when it named one"),
+    Column("client_id", String(64), nullable=True, doc="the client whose API key the record carried"),
+    Column("record", Text, nullable=False, doc="the dead letter as sent (JSON; personal numbers masked)"),
+    Column("redacted", Boolean, nullable=False),
+    Column("replayed_at", DateTime, nullable=True),
+    Column("replayed_by", String(100), nullable=True),
+    Column("replayed_ids", Text, nullable=True),
+)
+
+imports = Table(
+    "ingest_imports",
+    metadata,
+    Column("sha256", String(64), primary_key=True, doc="of the uploaded file: a file is imported once"),
+    Column("template", String(40), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("at", DateTime, nullable=False),
 )
 
 
@@ -120,3 +165,48 @@ async def add_outgoing(conn: AsyncConnection, *, topic: str, key: bytes, value: 
 async def outbox_pending(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
         return (await conn.execute(select(outbox.c.seq).limit(1))).first() is not None
+
+
+async def add_deadletters(conn: AsyncConnection, rows: list[dict]) -> None:
+    """Dead letters read off their topic; one seen before (a redelivery) is kept as it was."""
+    for row in rows:
+        known = await conn.execute(select(deadletters.c.offset).where(
+            deadletters.c.partition == row["partition"], deadletters.c.offset == row["offset"]))
+        if known.first() is None:
+            await conn.execute(deadletters.insert().values(**row))
+
+
+async def list_deadletters(conn: AsyncConnection, region_prefix: str, *, replayed: bool | None, consumer: str | None,
+                           limit: int, offset: int) -> tuple[list[Any], int]:
+    # A dead letter that names no region is the Ministry's (its sender is unknown).
+    where = [deadletters.c.region.startswith(region_prefix, autoescape=True)] if region_prefix else []
+    if replayed is not None:
+        where.append(deadletters.c.replayed_at.is_not(None) if replayed else deadletters.c.replayed_at.is_(None))
+    if consumer:
+        where.append(deadletters.c.consumer == consumer)
+    total = (await conn.execute(select(func.count()).select_from(deadletters).where(*where))).scalar_one()
+    rows = await conn.execute(select(deadletters).where(*where)
+                              .order_by(deadletters.c.partition, deadletters.c.offset).limit(limit).offset(offset))
+    return list(rows), total
+
+
+async def get_deadletter(conn: AsyncConnection, letter_id: int) -> Any:
+    return (await conn.execute(select(deadletters).where(deadletters.c.partition == 0,
+                                                         deadletters.c.offset == letter_id))).first()
+
+
+async def mark_replayed(conn: AsyncConnection, letter_id: int, at: dt.datetime, by: str, ids: list[str]) -> bool:
+    """False when it was replayed already (by a concurrent replay)."""
+    done = await conn.execute(update(deadletters).where(
+        deadletters.c.partition == 0, deadletters.c.offset == letter_id, deadletters.c.replayed_at.is_(None))
+        .values(replayed_at=naive(at), replayed_by=by, replayed_ids=",".join(ids)))
+    return done.rowcount == 1
+
+
+async def get_import(conn: AsyncConnection, sha256: str) -> Any:
+    return (await conn.execute(select(imports).where(imports.c.sha256 == sha256))).first()
+
+
+async def add_import(conn: AsyncConnection, **row: Any) -> None:
+    if await get_import(conn, row["sha256"]) is None:
+        await conn.execute(imports.insert().values(**{**row, "at": naive(row["at"])}))

@@ -106,6 +106,9 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
             return 1
         print("schemas up to date")
         return 0
+    from services import demo
+
+    export.write_examples(demo.iter_events(size=40))
     return export.main()
 
 
@@ -152,6 +155,37 @@ def _cmd_client(args: argparse.Namespace) -> int:
     except (registry.NotFound, registry.Conflict, ValueError) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_deadletters(args: argparse.Namespace) -> int:
+    from services.ingest import deadletters
+
+    replayed = {"open": False, "replayed": True, "all": None}[args.state] if args.dl_command == "list" else None
+    return deadletters.command(get_settings(), args.dl_command, letter_id=getattr(args, "id", None),
+                               fixed_path=getattr(args, "event", None), replayed=replayed,
+                               consumer=getattr(args, "consumer", None))
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    """Upload a filled template to ingest under a client's API key (what the API does, from a shell)."""
+    import httpx
+
+    from services.ingest import tables
+
+    kind = tables.CSV if args.file.lower().endswith(".csv") else tables.XLSX
+    with open(args.file, "rb") as fh:
+        body = fh.read()
+    url = f"{args.url or get_settings().url('ingest')}/v1/imports/{args.template}"
+    r = httpx.post(url, content=body, timeout=600,
+                   headers={"Content-Type": kind, "Authorization": f"Bearer {args.api_key}"})
+    answer = r.json() if r.headers.get("content-type", "").startswith("application/json") else {"detail": r.text}
+    if r.status_code != 202:
+        print(f"refused ({r.status_code}): {answer.get('detail')}", file=sys.stderr)
+        for e in answer.get("errors") or []:
+            print(f"  {e.get('sheet') or ''} {e['message']}", file=sys.stderr)
+        return 1
+    print(f"imported {answer['accepted']} event(s) from {answer['rows']} row(s) of {args.file}")
     return 0
 
 
@@ -250,6 +284,24 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--id", required=True)
     q.set_defaults(func=_cmd_client)
     client.add_parser("list", help="every registered client").set_defaults(func=_cmd_client)
+
+    p = sub.add_parser("deadletters", help="what consumers refused: list, and replay after a fix")
+    dl = p.add_subparsers(dest="dl_command", required=True)
+    q = dl.add_parser("list", help="dead letters, oldest first (who refused it, when, why)")
+    q.add_argument("--state", choices=["open", "replayed", "all"], default="open")
+    q.add_argument("--consumer", help="only those of this consumer, e.g. 'ingest intake'")
+    q.set_defaults(func=_cmd_deadletters)
+    q = dl.add_parser("replay", help="send one again through its checks (the stored copy, or --event)")
+    q.add_argument("id", type=int, help="the dead letter's id (its offset, as listed)")
+    q.add_argument("--event", help="a JSON file with the fixed copy of the event")
+    q.set_defaults(func=_cmd_deadletters)
+
+    p = sub.add_parser("import", help="upload a filled XLSX/CSV template to ingest (GET /v1/templates lists them)")
+    p.add_argument("template", help="e.g. indicator-registered, subsidy-lines")
+    p.add_argument("file", help="the filled .xlsx or .csv (UTF-8)")
+    p.add_argument("--api-key", required=True, help="the API key of your registered client")
+    p.add_argument("--url", help="ingest's base URL (default: from the settings)")
+    p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("user", help="users of the access service")
     user = p.add_subparsers(dest="user_command", required=True)

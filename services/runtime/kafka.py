@@ -6,6 +6,7 @@ is at-least-once everywhere and every consumer is idempotent."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import random
@@ -172,20 +173,55 @@ def redact(text: str) -> str:
     return _LONG_NUMBER.sub(lambda m: mask(m.group()), text)
 
 
-async def send_dead_letter(
-    producer: AIOKafkaProducer, settings: Settings, *, source_topic: str, partition: int, offset: int,
-    value: bytes | None, reason: str,
-) -> None:
-    """Park a message no consumer can apply, with the reason; the consumer then moves on."""
-    reason = redact(reason)[:2000]
-    record = {
+DROPPED_HEADERS = frozenset({"authorization"})
+"""Record headers never kept in a dead letter (an upstream's API key travels in one)."""
+
+
+def dead_letter_record(*, consumer: str, source_topic: str, partition: int, offset: int, value: bytes | None,
+                       reason: str, at: dt.datetime | None = None, headers: Iterable[tuple[str, bytes]] = (),
+                       **context: str) -> dict[str, Any]:
+    """The dead letter of one record: who refused it (`consumer`), when, why, where it came from, and
+    the record with personal numbers masked (`redacted` says whether masking changed it: a
+    redacted copy cannot be replayed as it is). `context`: e.g. the client that sent it, its region."""
+    text = (value or b"").decode("utf-8", "replace")
+    kept = redact(text)[:100_000]
+    try:  # redact re-serialises JSON: compare with the same serialisation
+        plain = json.dumps(json.loads(text), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        plain = text
+    return {
+        "consumer": consumer,
+        "at": (at or dt.datetime.now(dt.UTC)).isoformat(),
         "source_topic": source_topic,
         "partition": partition,
         "offset": offset,
-        "reason": reason,
-        "value": redact((value or b"").decode("utf-8", "replace"))[:100_000],
+        "reason": redact(reason)[:2000],
+        "value": kept,
+        "redacted": kept != plain,
+        "headers": [[name, redact((raw or b"").decode("utf-8", "replace"))[:1000]]
+                    for name, raw in headers if name.lower() not in DROPPED_HEADERS],
+        **context,
     }
+
+
+def _consumer_of(reason: str) -> str:
+    # Callers that pass no `consumer` name themselves in the reason ("alerts router: …").
+    head, sep, _ = reason.partition(":")
+    return head.strip() if sep and len(head) <= 40 else "unknown"
+
+
+async def send_dead_letter(
+    producer: AIOKafkaProducer, settings: Settings, *, source_topic: str, partition: int, offset: int,
+    value: bytes | None, reason: str, consumer: str | None = None, headers: Iterable[tuple[str, bytes]] = (),
+    **context: str,
+) -> None:
+    """Park a message no consumer can apply, once, with the consumer that refused it, the time and
+    the reason; the consumer then moves on. `fundwatch deadletters` lists and replays them."""
+    record = dead_letter_record(consumer=consumer or _consumer_of(reason), source_topic=source_topic,
+                                partition=partition, offset=offset, value=value, reason=reason, headers=headers,
+                                **context)
     await producer.send_and_wait(
         settings.topic(Family.deadletter), json.dumps(record, ensure_ascii=False).encode(), key=source_topic.encode()
     )
-    log.warning("dead-lettered %s[%s]@%s: %s", source_topic, partition, offset, reason[:200])
+    log.warning("dead-lettered %s[%s]@%s by %s: %s", source_topic, partition, offset, record["consumer"],
+                record["reason"][:200])

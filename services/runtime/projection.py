@@ -208,7 +208,7 @@ class Projection:
         self.dead_lettered += 1
         await send_dead_letter(
             self.producer, self.settings, source_topic=record.topic, partition=record.partition,
-            offset=record.offset, value=record.value, reason=reason,
+            offset=record.offset, value=record.value, reason=reason, consumer=self.group_id,
         )
 
     async def _relay(self, stop: asyncio.Event) -> None:

@@ -1,0 +1,15 @@
+"""Fixtures of the integrator's view: a running ingest on the session broker."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.platform import ServiceProcess
+
+
+@pytest.fixture
+def ingest(make_settings, sqlite_url, tmp_path):
+    settings = make_settings(sqlite_url)
+    proc = ServiceProcess("ingest", settings, tmp_path).start().wait_healthy()
+    yield settings
+    proc.stop()
