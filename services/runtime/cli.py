@@ -41,7 +41,7 @@ def _cmd_log(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from services.runtime.service import configure_logging
 
-    configure_logging(os.environ.get("FUNDWATCH_LOG_LEVEL", "INFO"))
+    configure_logging(os.environ.get("FUNDWATCH_LOG_LEVEL", "INFO"), service=args.service)
     package, _, role = args.service.partition("-")  # alerts-worker → services.alerts.worker
     module = importlib.import_module(f"services.{package}.{role or 'main'}")
     return module.main(get_settings()) or 0

@@ -6,12 +6,19 @@ transaction. On (re)assignment the consumer seeks to the stored offsets, so a cr
 point neither loses nor double-applies an event. The outbox relay publishes after commit
 and deletes what the broker acknowledged (at-least-once downstream; consumers dedupe by id).
 
+The log may move under a projection: a broker that lost its log (the embedded one is memory-only)
+comes back empty, or restored from the archive, and the stored offsets point at other records or
+beyond the end. `check_log` notices it — another cluster id than the one read before, or a stored
+position beyond a partition's end — and reads those partitions again from their beginning: every
+apply is idempotent by event id, so nothing acknowledged is skipped and nothing applied twice.
+
 Each service passes its own tables (made with `tracking_table` / `outbox_table`), so every
 service still owns its schema."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -19,11 +26,13 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.envelope import Envelope, parse_event
+from services.runtime import metrics
 from services.runtime.kafka import make_consumer, send_dead_letter
 from services.runtime.settings import Settings
 from services.runtime.sql import upsert
@@ -115,6 +124,11 @@ class Projection:
         self.markers = markers
         self._outbox_ready = asyncio.Event()
         self.consumer = make_consumer(settings, group_id)
+        self.cluster_id: str | None = None  # of the broker whose offsets `positions` are
+        self.log_resets = 0
+        self._reread: set[tuple[str, int]] = set()  # repositioned to the beginning, nothing stored since
+        self._admin: AIOKafkaAdminClient | None = None
+        self._checked_at = 0.0
 
     def wake_relay(self) -> None:
         """Publish outbox rows now (for writers outside `apply`, e.g. a delivery worker)."""
@@ -126,11 +140,62 @@ class Projection:
         stored = {(r.topic, r.partition): r.next_offset for r in rows}
         for tp in assigned:
             offset = stored.get((tp.topic, tp.partition))
-            if offset is None:
+            if offset is None or (tp.topic, tp.partition) in self._reread:
                 await self.consumer.seek_to_beginning(tp)
+                self.positions.pop((tp.topic, tp.partition), None)
             else:
                 self.consumer.seek(tp, offset)
-                self.positions.setdefault((tp.topic, tp.partition), offset)
+                self.positions[(tp.topic, tp.partition)] = offset
+        await self.check_log(list(assigned), stored)
+
+    async def _cluster(self) -> str | None:
+        try:
+            if self._admin is None:
+                self._admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap,
+                                                  request_timeout_ms=5000)
+                await self._admin.start()
+            return (await self._admin.describe_cluster()).get("cluster_id")
+        except Exception as exc:  # noqa: BLE001 - broker away: the next check asks again
+            log.debug("describe_cluster failed: %r", exc)
+            if self._admin is not None:
+                with contextlib.suppress(Exception):
+                    await self._admin.close()
+                self._admin = None
+            return None
+
+    async def check_log(self, assigned: Sequence[TopicPartition] | None = None,
+                        stored: Mapping[tuple[str, int], int] | None = None) -> list[TopicPartition]:
+        """Reposition to the beginning each assigned partition whose log moved (another cluster id,
+        or the position beyond the end); returns those partitions."""
+        self._checked_at = asyncio.get_running_loop().time()
+        tps = list(assigned if assigned is not None else self.consumer.assignment())
+        cluster = await self._cluster()
+        if not tps or cluster is None:
+            return []
+        moved: list[tuple[TopicPartition, str]] = []
+        if self.cluster_id is not None and cluster != self.cluster_id:
+            moved = [(tp, f"cluster id {self.cluster_id} → {cluster}") for tp in tps]
+        else:
+            try:
+                ends = await self.consumer.end_offsets(tps)
+            except Exception as exc:  # noqa: BLE001 - broker away: the next check asks again
+                log.debug("end_offsets failed: %r", exc)
+                return []
+            for tp in tps:
+                key = (tp.topic, tp.partition)
+                pos = self.positions.get(key, (stored or {}).get(key))
+                if pos is not None and key not in self._reread and pos > ends.get(tp, 0):
+                    moved.append((tp, f"stored position {pos} beyond the log end {ends.get(tp, 0)}"))
+        self.cluster_id = cluster
+        for tp, why in moved:
+            log.warning("log moved under %s at %s[%d] (%s): reading it again from the beginning; events "
+                        "applied before are recognised by id", self.group_id, tp.topic, tp.partition, why)
+            await self.consumer.seek_to_beginning(tp)
+            self.positions.pop((tp.topic, tp.partition), None)
+            self._reread.add((tp.topic, tp.partition))
+            metrics.LOG_RESETS.labels(self.service, tp.topic).inc()
+        self.log_resets += len(moved)
+        return [tp for tp, _ in moved]
 
     async def run(self, stop: asyncio.Event) -> None:
         self.consumer.subscribe(self.topics, listener=_SeekToStored(self))
@@ -140,6 +205,8 @@ class Projection:
             while not stop.is_set():
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_batch)
                 records = [r for msgs in batches.values() for r in msgs]
+                if asyncio.get_running_loop().time() - self._checked_at >= 2.0:
+                    await self.check_log()  # a reset broker shows as no records at a stale position, or none
                 if records:
                     await self._process(records)
                     # Offsets live in the database; the broker copy is only for lag tooling.
@@ -151,8 +218,16 @@ class Projection:
             if relay:
                 relay.cancel()
             await self.consumer.stop()
+            if self._admin is not None:
+                with contextlib.suppress(Exception):
+                    await self._admin.close()
+
+    @property
+    def service(self) -> str:
+        return metrics.service_of(self.group_id, self.settings.topic_prefix)
 
     async def _process(self, records: list[ConsumerRecord]) -> None:
+        metrics.count_read(self.service, records)
         deliveries: list[Delivery] = []
         for record in records:
             try:
@@ -171,6 +246,10 @@ class Projection:
                         break
                     except Exception as exc:  # noqa: BLE001
                         if attempt == 2:
+                            log.error("event could not be applied: dead-lettered", extra={
+                                "event_id": single[0].event.id if single else None, "event_type":
+                                single[0].event.type if single else None, "topic": record.topic,
+                                "partition": record.partition, "offset": record.offset})
                             await self._dead_letter(record, f"projection failed: {exc!r}")
                             await self._commit([record], [])
                         else:
@@ -199,13 +278,16 @@ class Projection:
                     self.outbox.insert(), [{"topic": o.topic, "key": o.key, "value": o.value} for o in outgoing]
                 )
         self.positions.update(next_offsets)
+        self._reread.difference_update(next_offsets)
         self.newest = newest
         self.applied += len(deliveries)
+        metrics.count_applied(self.service, deliveries)
         if outgoing:
             self.wake_relay()
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         self.dead_lettered += 1
+        metrics.DEAD_LETTERED.labels(self.service, record.topic).inc()
         await send_dead_letter(
             self.producer, self.settings, source_topic=record.topic, partition=record.partition,
             offset=record.offset, value=record.value, reason=reason,
@@ -235,6 +317,7 @@ async def relay_outbox(engine: AsyncEngine, outbox: Table, producer: AIOKafkaPro
         return 0
     futures = [await producer.send(r.topic, r.value, key=r.key) for r in rows]
     await asyncio.gather(*futures)
+    metrics.count_published(rows)
     async with engine.begin() as conn:
         await conn.execute(delete(outbox).where(outbox.c.seq <= rows[-1].seq))
     return len(rows)
