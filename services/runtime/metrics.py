@@ -101,16 +101,21 @@ class TopicGate:
         self.verified: str | None = None  # cluster id the topics were found right on
         self.reason = "not checked yet"
         self._lock = asyncio.Lock()
+        self._admin: Any = None
 
     async def ready(self) -> bool:
         from aiokafka.admin import AIOKafkaAdminClient
         from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
         async with self._lock:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=3000)
             try:
-                await asyncio.wait_for(admin.start(), 3)
-                cluster = (await admin.describe_cluster()).get("cluster_id")
+                if self._admin is None:  # one connection kept: a cluster id per request is cheap on it
+                    admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap,
+                                                request_timeout_ms=3000)
+                    await asyncio.wait_for(admin.start(), 3)
+                    self._admin = admin
+                admin = self._admin
+                cluster = (await asyncio.wait_for(admin.describe_cluster(), 3)).get("cluster_id")
                 if cluster is not None and cluster == self.verified:
                     return True
                 existing = set(await admin.list_topics())
@@ -137,10 +142,11 @@ class TopicGate:
                 return True
             except Exception as exc:  # noqa: BLE001 - broker away or refusing: not ready
                 self.verified, self.reason = None, f"broker {self.settings.kafka_bootstrap}: {exc!r}"
+                if self._admin is not None:
+                    with contextlib.suppress(Exception):
+                        await self._admin.close()
+                    self._admin = None
                 return False
-            finally:
-                with contextlib.suppress(Exception):
-                    await admin.close()
 
 
 async def broker_ok(settings: Settings) -> str | None:
