@@ -181,7 +181,6 @@ async def backup(settings: Settings, root: Path, *, follow: bool = False, stop: 
     await consumer.start()
     writers: dict[TopicPartition, PartitionWriter] = {}
     written = 0
-    warned: set[TopicPartition] = set()
 
     async def refresh() -> None:
         topics = await _platform_topics(admin, settings.topic_prefix)
@@ -211,8 +210,6 @@ async def backup(settings: Settings, root: Path, *, follow: bool = False, stop: 
             if follow and stop.is_set() and not draining:
                 draining = True
                 targets = await consumer.end_offsets(list(writers)) if writers else {}
-            if (not follow or draining) and all(writers[tp].next_offset >= end for tp, end in targets.items()):
-                break
             batches = await consumer.getmany(timeout_ms=int(idle_s * 1000), max_records=20_000)
             for tp, records in batches.items():
                 w = writers[tp]
@@ -223,17 +220,14 @@ async def backup(settings: Settings, root: Path, *, follow: bool = False, stop: 
                     written += 1
             for tp in batches:
                 writers[tp].sync()
+            # done once past the ends and a round came back empty (Tansu reports a batch's first offset + 1)
+            if (not follow or draining) and not batches and all(
+                    writers[tp].next_offset >= end for tp, end in targets.items()):
+                break
             now = asyncio.get_running_loop().time()
             if follow and not draining and now - last_refresh > 5:
                 last_refresh = now
                 await refresh()
-                ends = await consumer.end_offsets(list(writers)) if writers else {}
-                for tp, end in ends.items():  # a broker that lost its log: do not write over the archive
-                    if end < writers[tp].next_offset and tp not in warned:
-                        warned.add(tp)
-                        log.error("archive: %s ends at %d in the broker but %d in the archive (log reset); "
-                                  "not archiving it until the broker is back at that offset", tp, end,
-                                  writers[tp].next_offset)
     finally:
         for w in writers.values():
             w.close()

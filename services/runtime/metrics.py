@@ -298,7 +298,11 @@ class StatusCollector:
 
 
 def register_status(prefix: str, status: Callable[[], dict]) -> None:
-    REGISTRY.register(StatusCollector(prefix, status))
+    with contextlib.suppress(ValueError):  # registered already in this process
+        REGISTRY.register(StatusCollector(prefix, status))
+
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0]  # faust's web.bytes takes the media type alone
 
 
 def exposition() -> bytes:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import OffsetOutOfRangeError
 from pydantic import ValidationError
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -128,6 +129,8 @@ class Projection:
         self.log_resets = 0
         self._reread: set[tuple[str, int]] = set()  # repositioned to the beginning, nothing stored since
         self._admin: AIOKafkaAdminClient | None = None
+        self._probe = None
+        self._confirmed: dict[tuple[str, int], int] = {}  # positions found to be inside the log
         self._checked_at = 0.0
 
     def wake_relay(self) -> None:
@@ -163,6 +166,25 @@ class Projection:
                 self._admin = None
             return None
 
+    async def _holds(self, tp: TopicPartition, offset: int) -> bool | None:
+        """Does the log hold a record at `offset`? (a consumer of no group, kept for these probes)"""
+        from aiokafka import AIOKafkaConsumer
+
+        try:
+            if self._probe is None:
+                self._probe = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
+                                               enable_auto_commit=False, auto_offset_reset="none")
+                await self._probe.start()
+            self._probe.assign([tp])
+            self._probe.seek(tp, offset)
+            found = await self._probe.getmany(tp, timeout_ms=2000, max_records=1)
+            return any(r.offset == offset for r in found.get(tp, []))
+        except OffsetOutOfRangeError:
+            return False
+        except Exception as exc:  # noqa: BLE001 - broker away: cannot tell, so no reset now
+            log.debug("probe of %s@%d: %r", tp, offset, exc)
+            return None
+
     async def check_log(self, assigned: Sequence[TopicPartition] | None = None,
                         stored: Mapping[tuple[str, int], int] | None = None) -> list[TopicPartition]:
         """Reposition to the beginning each assigned partition whose log moved (another cluster id,
@@ -175,6 +197,7 @@ class Projection:
         moved: list[tuple[TopicPartition, str]] = []
         if self.cluster_id is not None and cluster != self.cluster_id:
             moved = [(tp, f"cluster id {self.cluster_id} → {cluster}") for tp in tps]
+            self._confirmed.clear()
         else:
             try:
                 ends = await self.consumer.end_offsets(tps)
@@ -184,7 +207,13 @@ class Projection:
             for tp in tps:
                 key = (tp.topic, tp.partition)
                 pos = self.positions.get(key, (stored or {}).get(key))
-                if pos is not None and key not in self._reread and pos > ends.get(tp, 0):
+                if pos is None or key in self._reread or pos <= ends.get(tp, 0) or self._confirmed.get(key) == pos:
+                    continue
+                # Tansu reports the end as the last batch's first offset + 1: look for the record itself
+                held = await self._holds(tp, pos - 1)
+                if held:
+                    self._confirmed[key] = pos
+                elif held is False:
                     moved.append((tp, f"stored position {pos} beyond the log end {ends.get(tp, 0)}"))
         self.cluster_id = cluster
         for tp, why in moved:
@@ -221,6 +250,9 @@ class Projection:
             if self._admin is not None:
                 with contextlib.suppress(Exception):
                     await self._admin.close()
+            if self._probe is not None:
+                with contextlib.suppress(Exception):
+                    await self._probe.stop()
 
     @property
     def service(self) -> str:
