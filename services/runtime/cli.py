@@ -63,10 +63,14 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_topics(_args: argparse.Namespace) -> int:
+def _cmd_topics(args: argparse.Namespace) -> int:
     from services.runtime.kafka import ensure_topics, wait_for_broker
 
     settings = get_settings()
+    if args.wait:  # an init container: wait for the topics (Strimzi's KafkaTopic), create nothing
+        from services.runtime.metrics import wait_for_topics
+
+        return asyncio.run(wait_for_topics(settings, args.timeout))
 
     async def run() -> list[str]:
         await wait_for_broker(settings.kafka_bootstrap, timeout_s=60)
@@ -238,7 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=19092)
     p.set_defaults(func=_cmd_broker)
 
-    sub.add_parser("topics", help="create the topics of the registry").set_defaults(func=_cmd_topics)
+    p = sub.add_parser("topics", help="create the topics of the registry")
+    p.add_argument("--wait", action="store_true", help="create nothing: wait until they exist with the registry's "
+                                                       "partitions and cleanup policy (exit 1 after --timeout)")
+    p.add_argument("--timeout", type=float, default=600.0)
+    p.set_defaults(func=_cmd_topics)
 
     p = sub.add_parser("migrate", help="upgrade service schemas to head")
     p.add_argument("services", nargs="*", metavar="SERVICE", help=f"any of {', '.join(MIGRATED)} (default all)")

@@ -149,6 +149,19 @@ class TopicGate:
                 return False
 
 
+async def wait_for_topics(settings: Settings, timeout_s: float) -> int:
+    """`fundwatch topics --wait`: 0 once every registry topic is there as the registry says, else 1."""
+    gate = TopicGate(settings, tuple(TOPICS))
+    deadline = time.monotonic() + timeout_s
+    while not await gate.ready():
+        if time.monotonic() > deadline:
+            print(f"topics not ready after {timeout_s:.0f} s: {gate.reason}", flush=True)
+            return 1
+        await asyncio.sleep(2)
+    print("topics ready", flush=True)
+    return 0
+
+
 async def broker_ok(settings: Settings) -> str | None:
     """None when the broker answers a metadata request, else why not."""
     from aiokafka.admin import AIOKafkaAdminClient
