@@ -262,16 +262,18 @@ async def restore(settings: Settings, root: Path) -> dict[str, int]:
                 new.append(NewTopic(topic_dir.name, meta["partitions"], 1, topic_configs=meta.get("configs") or {}))
         if new:
             await admin.create_topics(new)
+        created = {t.name for t in new}  # empty as made, whatever a client wrote since
         for topic_dir in topic_dirs:
             parts = sorted(int(p.name) for p in topic_dir.iterdir() if p.is_dir())
             tps = [TopicPartition(topic_dir.name, p) for p in parts]
             ends = await probe.end_offsets(tps) if tps else {}
             for tp in tps:
-                if ends.get(tp, 0) > 0:
-                    log.warning("restore: %s already holds %d records; left alone", tp, ends[tp])
+                if tp.topic not in created and ends.get(tp, 0) > 0:
+                    log.warning("restore: %s is not empty (end offset %d); left alone", tp, ends[tp])
                     continue
                 count = await _restore_partition(producer, tp, root / tp.topic / str(tp.partition))
-                written[tp.topic] = written.get(tp.topic, 0) + count
+                if count:
+                    written[tp.topic] = written.get(tp.topic, 0) + count
     finally:
         await probe.stop()
         await producer.stop()

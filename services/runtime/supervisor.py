@@ -141,17 +141,18 @@ class Supervisor:
         if now < self.broker_restart_at:
             return
         try:
-            archiver = next((c for c in self.children if c.name == "archiver"), None)
-            if archiver is not None and archiver.process.poll() is None:  # resumes after the restore
-                archiver.process.kill()  # its broker is gone: nothing to drain; each round was fsynced
-                archiver.process.wait()
+            # Nobody writes while the log is put back (a write in between would shift the restored
+            # offsets and escape the archive): the children stop, and start again once it is back.
+            self._stop_children()
             self.broker.start()
             if self.on_broker_start is not None:
                 self.on_broker_start()
             self.broker_restarts += 1
             self.broker_restart_at = None
             _say(f"broker restarted (pid {self.broker.process.pid if self.broker.process else '?'}, "
-                 f"cluster id {self.broker.cluster_id})")
+                 f"cluster id {self.broker.cluster_id}); starting the services again")
+            for c in self.children:
+                c.process, c.started_at, c.restart_at = self._spawn(c.name, c.argv), time.monotonic(), None
         except Exception as exc:
             self.broker.stop()
             self.broker_restart_at = None
@@ -191,9 +192,15 @@ class Supervisor:
         if waiting:
             raise TimeoutError(f"not healthy after {timeout_s}s: {', '.join(sorted(waiting))}")
 
-    def stop(self, grace_s: float = 10.0, last: tuple[str, ...] = ("archiver",)) -> None:
-        """SIGTERM everyone (those in `last` after the others ended: the archiver copies what they wrote)."""
+    def stop(self, grace_s: float = 10.0) -> None:
         self.stopping = True
+        self._stop_children(grace_s)
+        self.children.clear()
+        if self.status_path.exists():
+            self.status_path.unlink()
+
+    def _stop_children(self, grace_s: float = 10.0, last: tuple[str, ...] = ("archiver",)) -> None:
+        """SIGTERM everyone (those in `last` after the others ended: the archiver copies what they wrote)."""
         for group in ([c for c in self.children if c.name not in last], [c for c in self.children if c.name in last]):
             for child in group:
                 if child.process.poll() is None:
@@ -205,9 +212,6 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     child.process.kill()
                     child.process.wait()
-        self.children.clear()
-        if self.status_path.exists():
-            self.status_path.unlink()
 
 
 def print_status(path: Path = VAR / "status.json") -> int:
