@@ -341,14 +341,29 @@ class Projection:
                     pass
 
 
+_known_topics: dict[int, set[str]] = {}  # per producer: topics seen in the broker's metadata
+
+
 async def relay_outbox(engine: AsyncEngine, outbox: Table, producer: AIOKafkaProducer, limit: int = 2000) -> int:
     """Publish the oldest outbox rows, then delete what the broker acknowledged."""
     async with engine.connect() as conn:
         rows = (await conn.execute(select(outbox).order_by(outbox.c.seq).limit(limit))).all()
     if not rows:
         return 0
-    futures = [await producer.send(r.topic, r.value, key=r.key) for r in rows]
-    await asyncio.gather(*futures)
+    known = _known_topics.setdefault(id(producer), set())
+    missing = {r.topic for r in rows} - known
+    if missing:  # asked for by name, a topic the broker lacks would be created with its defaults
+        known.update((await producer.client.fetch_all_metadata()).topics())
+        if missing - known:
+            log.warning("outbox: waiting for topic(s) %s to be created (never by a write)",
+                        ", ".join(sorted(missing - known)))
+            return 0
+    try:
+        futures = [await producer.send(r.topic, r.value, key=r.key) for r in rows]
+        await asyncio.gather(*futures)
+    except Exception:
+        known.clear()  # a broker that went away may come back without them
+        raise
     metrics.count_published(rows)
     async with engine.begin() as conn:
         await conn.execute(delete(outbox).where(outbox.c.seq <= rows[-1].seq))
