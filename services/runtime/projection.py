@@ -166,19 +166,32 @@ class Projection:
                 self._admin = None
             return None
 
-    async def _holds(self, tp: TopicPartition, offset: int) -> bool | None:
-        """Does the log hold a record at `offset`? (a consumer of no group, kept for these probes)"""
+    async def _holds(self, tp: TopicPartition, offset: int, end: int) -> bool | None:
+        """Does the log hold a record at `offset`, past the reported `end`? Tansu reports as the end
+        the last record batch's first offset + 1, so that batch is read (from `end - 1`): an intact
+        log has `offset` in it. None when the broker does not answer (no reset on a guess)."""
         from aiokafka import AIOKafkaConsumer
 
+        if end <= 0:
+            return False  # an empty log holds nothing below any stored position
         try:
             if self._probe is None:
                 self._probe = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
                                                enable_auto_commit=False, auto_offset_reset="none")
                 await self._probe.start()
             self._probe.assign([tp])
-            self._probe.seek(tp, offset)
-            found = await self._probe.getmany(tp, timeout_ms=2000, max_records=1)
-            return any(r.offset == offset for r in found.get(tp, []))
+            self._probe.seek(tp, end - 1)
+            seen = False
+            for _ in range(20):  # the last batch, fetch by fetch, until past `offset` or the log's end
+                found = (await self._probe.getmany(tp, timeout_ms=3000)).get(tp, [])
+                if not found:
+                    return False if seen else None  # read to the end without it / no answer at all
+                seen = True
+                if any(r.offset == offset for r in found):
+                    return True
+                if found[-1].offset > offset:
+                    return False
+            return None
         except OffsetOutOfRangeError:
             return False
         except Exception as exc:  # noqa: BLE001 - broker away: cannot tell, so no reset now
@@ -210,7 +223,7 @@ class Projection:
                 if pos is None or key in self._reread or pos <= ends.get(tp, 0) or self._confirmed.get(key) == pos:
                     continue
                 # Tansu reports the end as the last batch's first offset + 1: look for the record itself
-                held = await self._holds(tp, pos - 1)
+                held = await self._holds(tp, pos - 1, ends.get(tp, 0))
                 if held:
                     self._confirmed[key] = pos
                 elif held is False:

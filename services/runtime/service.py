@@ -103,7 +103,8 @@ async def serve(app: FastAPI | None, host: str, port: int, loops: list[Loop], st
     server = None
     if app is not None:
         observe(app, port, loops)
-        server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+        server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                                        log_config=None))  # its errors through our JSON handler
         tasks.append(asyncio.create_task(server.serve(), name="http"))
 
     stopper = asyncio.create_task(stop.wait())
