@@ -26,11 +26,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.runtime.kafka import Record, make_producer, send_and_wait  # noqa: E402
-from services.runtime.settings import Settings  # noqa: E402
+from services.runtime.kafka import Record, make_producer, send_and_wait
+from services.runtime.settings import Settings
 
 PARTITIONS = 6  # as the input topics of the registry
 

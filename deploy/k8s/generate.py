@@ -191,7 +191,8 @@ def jobs() -> list[dict]:
             "metadata": {"labels": dict(LABELS)},
             "spec": {"restartPolicy": "OnFailure", "containers": [backup],
                      "volumes": [{"name": "tmp", "emptyDir": {}},
-                                 {"name": "backup", "persistentVolumeClaim": {"claimName": "fundwatch-log-backup"}}]}}}}},
+                                 {"name": "backup",
+                                  "persistentVolumeClaim": {"claimName": "fundwatch-log-backup"}}]}}}}},
     }
     claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": _meta("fundwatch-log-backup"),
              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "200Gi"}}}}
