@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from contracts import parse_event  # noqa: E402
 from contracts.envelope import Envelope  # noqa: E402
 from contracts.topics import Family  # noqa: E402
+from benchmarks import rawlimit  # noqa: E402
 from services import demo  # noqa: E402
 from services.alerts.catalogue import CATALOGUE, WAITS_FOR  # noqa: E402
 from services.ledger import offline  # noqa: E402
@@ -144,6 +145,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=20_000, help="demo payments per data set")
     parser.add_argument("--rate", type=float, default=3000, help="events/s offered in the latency phase")
+    parser.add_argument("--rate-fraction", type=float, help="offer this fraction of the raw broker limit "
+                                                              "instead of --rate (e.g. 0.2)")
     parser.add_argument("--verbose", action="store_true", help="print the worker's progress every 2 s")
     args = parser.parse_args()
 
@@ -165,6 +168,10 @@ def main() -> int:
         live_raw = [e for e in live_raw if e["type"] not in ("region.registered", "fund.registered", "group.assigned")]
         live = with_ledger(live_raw, settings, tmp / "l2.db", after=backlog)
         asyncio.run(ensure_topics(settings))
+        limit = rawlimit.measure(broker.bootstrap, rawlimit.payloads_of(e.to_json() for e, _ in backlog))
+        print(limit, flush=True)
+        if args.rate_fraction:  # the latency phase's offered rate as a fraction of the raw limit
+            args.rate = args.rate_fraction * min(limit.produce_per_s, limit.consume_decode_per_s)
         sent_at: dict[str, float] = {}
         asyncio.run(publish(settings, backlog, None, sent_at))
         print(f"backlog: {len(backlog)} events on the broker; starting one worker", flush=True)
@@ -182,6 +189,7 @@ def main() -> int:
               f"({c.get('facts', 0):,} facts, {c.get('state_writes', 0):,} state writes, "
               f"{c.get('messages', 0):,} faust messages, {sum(v for k, v in c.items() if k.startswith('rule:')):,} alerts)",
               flush=True)
+        print(f"  {limit.of(len(backlog) / (t1 - t0), 'throughput')}", flush=True)
 
         async def latency_phase() -> tuple[float, list[float]]:
             latencies: dict[str, list[float]] = {}
@@ -212,7 +220,8 @@ def main() -> int:
         live_started = time.monotonic()
         took, latencies = asyncio.run(latency_phase())
         live_took = time.monotonic() - live_started
-        print(f"latency: {len(live)} events offered at {len(live) / took:,.0f}/s")
+        print(f"latency: {len(live)} events offered at {len(live) / took:,.0f}/s "
+              f"({limit.of(len(live) / took, 'offered')})")
         for kind, values in sorted(latencies.items()):
             values.sort()
             p50 = statistics.median(values)

@@ -264,6 +264,10 @@ def main() -> None:
           f"(generated + parsed in {parse_s:.0f} s, not timed below)", flush=True)
     gc.collect()
 
+    from benchmarks import rawlimit
+
+    limit = rawlimit.measure_fresh(rawlimit.payloads_of(demo.iter_events(size=2000)))  # same run, same machine
+    print(limit, flush=True)
     results = {}
     modes = [("live (derived stream → outbox)", live_url, True, args.batch)]
     if not args.skip_replay:
@@ -275,6 +279,7 @@ def main() -> None:
         print(f"projection {label}: {n:,} events in {wall:.1f} s = {n / wall:,.0f} applied events/s "
               f"({log_events / wall:,.0f} log events/s); Python CPU {cpu / n * 1e6:.0f} µs/event, "
               f"batches of {size}", flush=True)
+        print(f"  {limit.of(n / wall, 'applied events')}", flush=True)
     shutil.rmtree(cache.parent, ignore_errors=True)
 
     async def sizes() -> dict[str, int]:

@@ -19,6 +19,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import rawlimit  # noqa: E402
 from services import demo  # noqa: E402
 from services.runtime.auth import issue_token  # noqa: E402
 from tests.clients import api_key  # noqa: E402
@@ -43,6 +44,7 @@ def main() -> None:
                             f"sqlite+aiosqlite:///{tmp / 'fw.db'}", ingest_port=free_port(), ledger_port=free_port(),
                             alerts_port=free_port(), notify_port=free_port(), access_port=free_port(),
                             auth_secret=secrets.token_urlsafe(48))
+        limit = rawlimit.measure(broker.bootstrap, rawlimit.payloads_of(events))  # same run, same broker
         key = api_key(settings)  # a Ministry client: every event of the demo is in its scope
         for service in ("ledger", "notify"):
             migrate(settings.database_url, service)
@@ -64,6 +66,9 @@ def main() -> None:
     print(f"events: {len(events)} (ledger events {ledger_count}), store {settings.database_url.split(':')[0]}")
     print(f"ingest accepted: {len(events) / t_ingest:,.0f} events/s ({t_ingest:.1f} s, batches of {args.batch})")
     print(f"ingest → ledger applied, end to end: {len(events) / t_all:,.0f} events/s ({t_all:.1f} s)")
+    print(limit)
+    print(limit.of(len(events) / t_ingest, "ingest accepted"))
+    print(limit.of(len(events) / t_all, "end to end"))
 
 
 if __name__ == "__main__":

@@ -4,10 +4,13 @@ table through the audit topic, and an auditor reads them within its region."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
 from services.runtime.auth import Role
+from services.runtime.kafka import ensure_topics
 from tests import factories as f
 from tests.clients import api_key, key_header, token_header
 from tests.platform import ServiceProcess, wait_for
@@ -17,6 +20,7 @@ pytestmark = pytest.mark.integration
 
 def test_refusals_and_credential_use_reach_the_auditors(make_settings, sqlite_url, tmp_path):
     settings = make_settings(sqlite_url)
+    asyncio.run(ensure_topics(settings))  # ingest answers 503 until the registry's topics exist (issue 13)
     key = api_key(settings, "410324", client_id="county-410324")
     procs = [ServiceProcess(n, settings, tmp_path).start() for n in ("access", "ingest")]
     try:

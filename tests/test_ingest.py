@@ -14,7 +14,7 @@ from contracts import parse_event
 from contracts.topics import Family
 from services.runtime.auth import Role
 from services.runtime.broker import free_port
-from services.runtime.kafka import make_consumer
+from services.runtime.kafka import ensure_topics, make_consumer
 from tests import factories as f
 from tests.clients import api_key, key_header, token_header
 from tests.platform import ServiceProcess, wait_for
@@ -41,6 +41,7 @@ def audit_records(settings, timeout_ms: int = 2000) -> list:
 @pytest.fixture
 def ingest(make_settings, sqlite_url, tmp_path):
     settings = make_settings(sqlite_url)
+    asyncio.run(ensure_topics(settings))  # ingest answers 503 until the registry's topics exist (issue 13)
     proc = ServiceProcess("ingest", settings, tmp_path).start().wait_healthy()
     yield settings
     proc.stop()

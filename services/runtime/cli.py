@@ -20,13 +20,29 @@ MIGRATED = ("ledger", "notify", "alerts", "ingest", "access")
 def _cmd_up(args: argparse.Namespace) -> int:
     from services.runtime.supervisor import up
 
-    return up(database_url=args.database_url, size=args.size, demo=not args.no_demo, keep=args.keep)
+    return up(database_url=args.database_url, size=args.size, demo=not args.no_demo, keep=args.keep, fresh=args.fresh)
+
+
+def _cmd_status(_args: argparse.Namespace) -> int:
+    from services.runtime.supervisor import print_status
+
+    return print_status()
+
+
+def _cmd_log(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from services.runtime import archive
+
+    if args.log_command == "backup":
+        return archive.run_backup(get_settings(), Path(args.dir), follow=args.follow)
+    return archive.run_restore(get_settings(), Path(args.dir))
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from services.runtime.service import configure_logging
 
-    configure_logging(os.environ.get("FUNDWATCH_LOG_LEVEL", "INFO"))
+    configure_logging(os.environ.get("FUNDWATCH_LOG_LEVEL", "INFO"), service=args.service)
     package, _, role = args.service.partition("-")  # alerts-worker → services.alerts.worker
     module = importlib.import_module(f"services.{package}.{role or 'main'}")
     return module.main(get_settings()) or 0
@@ -38,7 +54,8 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     from services.runtime.broker import EmbeddedBroker
 
     with EmbeddedBroker(args.port) as broker:
-        print(f"embedded broker on {broker.bootstrap} (memory only); Ctrl-C stops it", flush=True)
+        print(f"embedded broker on {broker.bootstrap} (memory only; it dies with this process); Ctrl-C stops it",
+              flush=True)
         try:
             while broker.process and broker.process.poll() is None:
                 time.sleep(1)
@@ -47,10 +64,14 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_topics(_args: argparse.Namespace) -> int:
+def _cmd_topics(args: argparse.Namespace) -> int:
     from services.runtime.kafka import ensure_topics, wait_for_broker
 
     settings = get_settings()
+    if args.wait:  # an init container: wait for the topics (Strimzi's KafkaTopic), create nothing
+        from services.runtime.metrics import wait_for_topics
+
+        return asyncio.run(wait_for_topics(settings, args.timeout))
 
     async def run() -> list[str]:
         await wait_for_broker(settings.kafka_bootstrap, timeout_s=60)
@@ -232,8 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database-url", help="PostgreSQL URL (postgresql+asyncpg://…); default SQLite under var/")
     p.add_argument("--size", type=int, default=2000, help="demo size (payments)")
     p.add_argument("--no-demo", action="store_true", help="do not load the demo data set")
-    p.add_argument("--keep", action="store_true", help="keep the SQLite file of an earlier run")
+    p.add_argument("--keep", action="store_true", help="keep the SQLite file of an earlier run (now the default)")
+    p.add_argument("--fresh", action="store_true", help="start from nothing: delete var/ (store, archive, keys)")
     p.set_defaults(func=_cmd_up)
+
+    sub.add_parser("status", help="the children of a running `fundwatch up`").set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("log", help="the platform's topics kept outside the broker (backup, restore)")
+    log = p.add_subparsers(dest="log_command", required=True)
+    q = log.add_parser("backup", help="copy every topic of the prefix to segment files in DIR (from where DIR ends)")
+    q.add_argument("dir")
+    q.add_argument("--follow", action="store_true", help="keep copying until SIGTERM (then copy up to the end)")
+    q.set_defaults(func=_cmd_log)
+    q = log.add_parser("restore", help="write DIR back into the broker's empty partitions, at the archived offsets")
+    q.add_argument("dir")
+    q.set_defaults(func=_cmd_log)
 
     p = sub.add_parser("serve", help="run one service process")
     p.add_argument("service", choices=SERVICES + WORKERS + CONSOLE)
@@ -243,7 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=19092)
     p.set_defaults(func=_cmd_broker)
 
-    sub.add_parser("topics", help="create the topics of the registry").set_defaults(func=_cmd_topics)
+    p = sub.add_parser("topics", help="create the topics of the registry")
+    p.add_argument("--wait", action="store_true", help="create nothing: wait until they exist with the registry's "
+                                                       "partitions and cleanup policy (exit 1 after --timeout)")
+    p.add_argument("--timeout", type=float, default=600.0)
+    p.set_defaults(func=_cmd_topics)
 
     p = sub.add_parser("migrate", help="upgrade service schemas to head")
     p.add_argument("services", nargs="*", metavar="SERVICE", help=f"any of {', '.join(MIGRATED)} (default all)")

@@ -6,12 +6,19 @@ transaction. On (re)assignment the consumer seeks to the stored offsets, so a cr
 point neither loses nor double-applies an event. The outbox relay publishes after commit
 and deletes what the broker acknowledged (at-least-once downstream; consumers dedupe by id).
 
+The log may move under a projection: a broker that lost its log (the embedded one is memory-only)
+comes back empty, or restored from the archive, and the stored offsets point at other records or
+beyond the end. `check_log` notices it — another cluster id than the one read before, or a stored
+position beyond a partition's end — and reads those partitions again from their beginning: every
+apply is idempotent by event id, so nothing acknowledged is skipped and nothing applied twice.
+
 Each service passes its own tables (made with `tracking_table` / `outbox_table`), so every
 service still owns its schema."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -19,11 +26,14 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import OffsetOutOfRangeError
 from pydantic import ValidationError
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.envelope import Envelope, parse_event
+from services.runtime import metrics
 from services.runtime.kafka import make_consumer, send_dead_letter
 from services.runtime.settings import Settings
 from services.runtime.sql import upsert
@@ -115,6 +125,13 @@ class Projection:
         self.markers = markers
         self._outbox_ready = asyncio.Event()
         self.consumer = make_consumer(settings, group_id)
+        self.cluster_id: str | None = None  # of the broker whose offsets `positions` are
+        self.log_resets = 0
+        self._reread: set[tuple[str, int]] = set()  # repositioned to the beginning, nothing stored since
+        self._admin: AIOKafkaAdminClient | None = None
+        self._probe = None
+        self._confirmed: dict[tuple[str, int], int] = {}  # positions found to be inside the log
+        self._checked_at = 0.0
 
     def wake_relay(self) -> None:
         """Publish outbox rows now (for writers outside `apply`, e.g. a delivery worker)."""
@@ -126,11 +143,101 @@ class Projection:
         stored = {(r.topic, r.partition): r.next_offset for r in rows}
         for tp in assigned:
             offset = stored.get((tp.topic, tp.partition))
-            if offset is None:
+            if offset is None or (tp.topic, tp.partition) in self._reread:
                 await self.consumer.seek_to_beginning(tp)
+                self.positions.pop((tp.topic, tp.partition), None)
             else:
                 self.consumer.seek(tp, offset)
-                self.positions.setdefault((tp.topic, tp.partition), offset)
+                self.positions[(tp.topic, tp.partition)] = offset
+        await self.check_log(list(assigned), stored)
+
+    async def _cluster(self) -> str | None:
+        try:
+            if self._admin is None:
+                self._admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap,
+                                                  request_timeout_ms=5000)
+                await self._admin.start()
+            return (await self._admin.describe_cluster()).get("cluster_id")
+        except Exception as exc:  # noqa: BLE001 - broker away: the next check asks again
+            log.debug("describe_cluster failed: %r", exc)
+            if self._admin is not None:
+                with contextlib.suppress(Exception):
+                    await self._admin.close()
+                self._admin = None
+            return None
+
+    async def _holds(self, tp: TopicPartition, offset: int, end: int) -> bool | None:
+        """Does the log hold a record at `offset`, past the reported `end`? Tansu reports as the end
+        the last record batch's first offset + 1, so that batch is read (from `end - 1`): an intact
+        log has `offset` in it. None when the broker does not answer (no reset on a guess)."""
+        from aiokafka import AIOKafkaConsumer
+
+        if end <= 0:
+            return False  # an empty log holds nothing below any stored position
+        try:
+            if self._probe is None:
+                self._probe = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
+                                               enable_auto_commit=False, auto_offset_reset="none")
+                await self._probe.start()
+            self._probe.assign([tp])
+            self._probe.seek(tp, end - 1)
+            seen = False
+            for _ in range(20):  # the last batch, fetch by fetch, until past `offset` or the log's end
+                found = (await self._probe.getmany(tp, timeout_ms=3000)).get(tp, [])
+                if not found:
+                    return False if seen else None  # read to the end without it / no answer at all
+                seen = True
+                if any(r.offset == offset for r in found):
+                    return True
+                if found[-1].offset > offset:
+                    return False
+            return None
+        except OffsetOutOfRangeError:
+            return False
+        except Exception as exc:  # noqa: BLE001 - broker away: cannot tell, so no reset now
+            log.debug("probe of %s@%d: %r", tp, offset, exc)
+            return None
+
+    async def check_log(self, assigned: Sequence[TopicPartition] | None = None,
+                        stored: Mapping[tuple[str, int], int] | None = None) -> list[TopicPartition]:
+        """Reposition to the beginning each assigned partition whose log moved (another cluster id,
+        or the position beyond the end); returns those partitions."""
+        self._checked_at = asyncio.get_running_loop().time()
+        tps = list(assigned if assigned is not None else self.consumer.assignment())
+        cluster = await self._cluster()
+        if not tps or cluster is None:
+            return []
+        moved: list[tuple[TopicPartition, str]] = []
+        if self.cluster_id is not None and cluster != self.cluster_id:
+            moved = [(tp, f"cluster id {self.cluster_id} → {cluster}") for tp in tps]
+            self._confirmed.clear()
+        else:
+            try:
+                ends = await self.consumer.end_offsets(tps)
+            except Exception as exc:  # noqa: BLE001 - broker away: the next check asks again
+                log.debug("end_offsets failed: %r", exc)
+                return []
+            for tp in tps:
+                key = (tp.topic, tp.partition)
+                pos = self.positions.get(key, (stored or {}).get(key))
+                if pos is None or key in self._reread or pos <= ends.get(tp, 0) or self._confirmed.get(key) == pos:
+                    continue
+                # Tansu reports the end as the last batch's first offset + 1: look for the record itself
+                held = await self._holds(tp, pos - 1, ends.get(tp, 0))
+                if held:
+                    self._confirmed[key] = pos
+                elif held is False:
+                    moved.append((tp, f"stored position {pos} beyond the log end {ends.get(tp, 0)}"))
+        self.cluster_id = cluster
+        for tp, why in moved:
+            log.warning("log moved under %s at %s[%d] (%s): reading it again from the beginning; events "
+                        "applied before are recognised by id", self.group_id, tp.topic, tp.partition, why)
+            await self.consumer.seek_to_beginning(tp)
+            self.positions.pop((tp.topic, tp.partition), None)
+            self._reread.add((tp.topic, tp.partition))
+            metrics.LOG_RESETS.labels(self.service, tp.topic).inc()
+        self.log_resets += len(moved)
+        return [tp for tp, _ in moved]
 
     async def run(self, stop: asyncio.Event) -> None:
         self.consumer.subscribe(self.topics, listener=_SeekToStored(self))
@@ -140,6 +247,8 @@ class Projection:
             while not stop.is_set():
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_batch)
                 records = [r for msgs in batches.values() for r in msgs]
+                if asyncio.get_running_loop().time() - self._checked_at >= 2.0:
+                    await self.check_log()  # a reset broker shows as no records at a stale position, or none
                 if records:
                     await self._process(records)
                     # Offsets live in the database; the broker copy is only for lag tooling.
@@ -151,8 +260,19 @@ class Projection:
             if relay:
                 relay.cancel()
             await self.consumer.stop()
+            if self._admin is not None:
+                with contextlib.suppress(Exception):
+                    await self._admin.close()
+            if self._probe is not None:
+                with contextlib.suppress(Exception):
+                    await self._probe.stop()
+
+    @property
+    def service(self) -> str:
+        return metrics.service_of(self.group_id, self.settings.topic_prefix)
 
     async def _process(self, records: list[ConsumerRecord]) -> None:
+        metrics.count_read(self.service, records)
         deliveries: list[Delivery] = []
         for record in records:
             try:
@@ -171,6 +291,10 @@ class Projection:
                         break
                     except Exception as exc:  # noqa: BLE001
                         if attempt == 2:
+                            log.error("event could not be applied: dead-lettered", extra={
+                                "event_id": single[0].event.id if single else None, "event_type":
+                                single[0].event.type if single else None, "topic": record.topic,
+                                "partition": record.partition, "offset": record.offset})
                             await self._dead_letter(record, f"projection failed: {exc!r}")
                             await self._commit([record], [])
                         else:
@@ -199,13 +323,16 @@ class Projection:
                     self.outbox.insert(), [{"topic": o.topic, "key": o.key, "value": o.value} for o in outgoing]
                 )
         self.positions.update(next_offsets)
+        self._reread.difference_update(next_offsets)
         self.newest = newest
         self.applied += len(deliveries)
+        metrics.count_applied(self.service, deliveries)
         if outgoing:
             self.wake_relay()
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         self.dead_lettered += 1
+        metrics.DEAD_LETTERED.labels(self.service, record.topic).inc()
         await send_dead_letter(
             self.producer, self.settings, source_topic=record.topic, partition=record.partition,
             offset=record.offset, value=record.value, reason=reason, consumer=self.group_id,
@@ -227,14 +354,30 @@ class Projection:
                     pass
 
 
+_known_topics: dict[int, set[str]] = {}  # per producer: topics seen in the broker's metadata
+
+
 async def relay_outbox(engine: AsyncEngine, outbox: Table, producer: AIOKafkaProducer, limit: int = 2000) -> int:
     """Publish the oldest outbox rows, then delete what the broker acknowledged."""
     async with engine.connect() as conn:
         rows = (await conn.execute(select(outbox).order_by(outbox.c.seq).limit(limit))).all()
     if not rows:
         return 0
-    futures = [await producer.send(r.topic, r.value, key=r.key) for r in rows]
-    await asyncio.gather(*futures)
+    known = _known_topics.setdefault(id(producer), set())
+    missing = {r.topic for r in rows} - known
+    if missing:  # asked for by name, a topic the broker lacks would be created with its defaults
+        known.update((await producer.client.fetch_all_metadata()).topics())
+        if missing - known:
+            log.warning("outbox: waiting for topic(s) %s to be created (never by a write)",
+                        ", ".join(sorted(missing - known)))
+            return 0
+    try:
+        futures = [await producer.send(r.topic, r.value, key=r.key) for r in rows]
+        await asyncio.gather(*futures)
+    except Exception:
+        known.clear()  # a broker that went away may come back without them
+        raise
+    metrics.count_published(rows)
     async with engine.begin() as conn:
         await conn.execute(delete(outbox).where(outbox.c.seq <= rows[-1].seq))
     return len(rows)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
+import json
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -34,11 +37,58 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and whatever the call passed in
+    `extra` (event_id, alert_id, status, duration_ms, …), so logs can be searched by id."""
+
+    def __init__(self, service: str = "") -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if self.service:
+            out.setdefault("service", self.service)
+        out.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str = "INFO", service: str = "") -> None:
+    """JSON lines on stderr (FUNDWATCH_LOG_FORMAT=text for the old human format)."""
+    handler = logging.StreamHandler()
+    if os.environ.get("FUNDWATCH_LOG_FORMAT", "json") == "text":
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(JsonFormatter(service))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # fundwatch.access logs each request instead
     logging.getLogger("httpx").setLevel(logging.WARNING)  # request URLs may carry webhook tokens
+
+
+def observe(app: FastAPI, port: int, loops: list[Loop]) -> None:
+    """/metrics, /readyz and the access log on a service's app (services.runtime.metrics): its
+    name from its port, its database and consumer from its projection loop or the app's state."""
+    from services.runtime.metrics import GATED_TOPICS, ingest_posts, instrument
+    from services.runtime.projection import Projection
+
+    projection = next((fn.__self__ for fn in loops if isinstance(getattr(fn, "__self__", None), Projection)), None)
+    settings = projection.settings if projection is not None else getattr(app.state, "settings", None)
+    if settings is None or any(getattr(r, "path", None) == "/metrics" for r in app.routes):
+        return
+    engine = projection.engine if projection is not None else getattr(app.state, "engine", None)
+    names = {settings.ingest_port: "ingest", settings.ledger_port: "ledger", settings.alerts_port: "alerts",
+             settings.notify_port: "notify", settings.access_port: "access"}
+    service = names.get(port, f"port-{port}")
+    instrument(app, settings, service, engine=engine, projection=projection, topics=GATED_TOPICS.get(service, ()),
+               gated=ingest_posts)
 
 
 async def serve(app: FastAPI | None, host: str, port: int, loops: list[Loop], stop: asyncio.Event | None = None) -> None:
@@ -55,7 +105,9 @@ async def serve(app: FastAPI | None, host: str, port: int, loops: list[Loop], st
         from services.console.docs import use_local_docs
 
         use_local_docs(app)  # /docs and /redoc without a CDN (offline intranets)
-        server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+        observe(app, port, loops)
+        server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                                        log_config=None))  # its errors through our JSON handler
         tasks.append(asyncio.create_task(server.serve(), name="http"))
 
     stopper = asyncio.create_task(stop.wait())

@@ -76,6 +76,7 @@ from services.alerts.worker.router import (
     retrying,
     work_topic,
 )
+from services.runtime import metrics
 from services.runtime.kafka import (
     Record,
     create_missing_topics,
@@ -443,6 +444,12 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
         @app.page("/v1/status")
         async def status(web, request):
             return web.json(worker.status())
+
+        metrics.register_status("alerts_worker", worker.status)  # /metrics: the status page's numbers as gauges
+
+        @app.page("/metrics")
+        async def prometheus(web, request):
+            return web.bytes(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
 
         @app.page("/v1/state")
         async def explain(web, request):
