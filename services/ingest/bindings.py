@@ -103,8 +103,8 @@ def from_kafka(headers: Iterable[tuple[str, bytes]], value: bytes | None) -> Any
             raise Unsupported(f"binary mode: the record's content-type must be {JSON}, not {media_type(content_type)}")
         attributes = {name[3:]: v for name, v in found.items() if name.startswith("ce_")}
         return {**attributes, "datacontenttype": JSON, "data": parse_json(value or b"")}
-    content_type = found.get("content-type")
-    if content_type is not None and media_type(content_type) not in (CE_JSON, JSON):
+    structured_type = found.get("content-type")
+    if structured_type is not None and media_type(structured_type) not in (CE_JSON, JSON):
         raise Unsupported(f"structured mode: the record's content-type must be {CE_JSON}, "
-                          f"not {media_type(content_type)}")
+                          f"not {media_type(structured_type)}")
     return parse_json(value or b"")

@@ -40,7 +40,7 @@ class DeadLetterOut(BaseModel):
     @classmethod
     def of(cls, row: Any) -> DeadLetterOut:
         record = json.loads(row.record)
-        return cls(letter_id=row.offset, consumer=row.consumer, at=store.aware(row.at), reason=row.reason,
+        return cls(letter_id=row.offset, consumer=row.consumer, at=store.aware(row.at) or dt.datetime.now(dt.UTC), reason=row.reason,
                    source_topic=row.source_topic, source_partition=row.source_partition,
                    source_offset=row.source_offset, region=row.region, client_id=row.client_id,
                    redacted=row.redacted, value=str(record.get("value", "")), headers=record.get("headers", []),

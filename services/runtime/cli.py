@@ -204,7 +204,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if r.status_code != 202:
         print(f"refused ({r.status_code}): {answer.get('detail')}", file=sys.stderr)
         for e in answer.get("errors") or []:
-            print(f"  {e.get('sheet') or ''} {e['message']}", file=sys.stderr)
+            if isinstance(e, dict):
+                print(f"  {e.get('sheet') or ''} {e['message']}", file=sys.stderr)
         return 1
     print(f"imported {answer['accepted']} event(s) from {answer['rows']} row(s) of {args.file}")
     return 0

@@ -6,6 +6,7 @@ is at-least-once everywhere and every consumer is idempotent."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -44,25 +45,23 @@ async def create_missing_topics(settings: Settings, topics: list[NewTopic]) -> l
         existing = set(await admin.list_topics())
         new = [t for t in topics if t.name not in existing]
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
         return [t.name for t in new]
     finally:
         await admin.close()
 
 
 def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
-    options: dict[str, Any] = dict(
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        enable_idempotence=False,
-        linger_ms=5,
-        request_timeout_ms=10000,
-        max_batch_size=1 << 20,
-        max_request_size=4 << 20,
-    )
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "acks": "all",
+        "enable_idempotence": False,
+        "linger_ms": 5,
+        "request_timeout_ms": 10000,
+        "max_batch_size": 1 << 20,
+        "max_request_size": 4 << 20,
+    }
     options.update(overrides)
     return AIOKafkaProducer(**options)
 
@@ -116,17 +115,17 @@ async def send_and_wait(producer: AIOKafkaProducer, records: Iterable[Record]) -
 
 
 def make_consumer(settings: Settings, group_id: str, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
-    options: dict[str, Any] = dict(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=group_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        session_timeout_ms=settings.session_timeout_ms,
-        rebalance_timeout_ms=settings.rebalance_timeout_ms,
-        heartbeat_interval_ms=settings.heartbeat_interval_ms,
-        max_poll_records=settings.consumer_batch,
-        fetch_max_wait_ms=settings.fetch_wait_ms,
-    )
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": settings.session_timeout_ms,
+        "rebalance_timeout_ms": settings.rebalance_timeout_ms,
+        "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+        "max_poll_records": settings.consumer_batch,
+        "fetch_max_wait_ms": settings.fetch_wait_ms,
+    }
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **options)
 
@@ -166,10 +165,8 @@ def redact(text: str) -> str:
     values of personal fields are masked (however short); anywhere, a run of 13 or more digits
     is (IDs are 18, bank accounts mostly 16–19; region codes, amounts and sequence numbers are
     shorter)."""
-    try:
+    with contextlib.suppress(ValueError, RecursionError):
         text = json.dumps(_mask_strings(json.loads(text)), ensure_ascii=False)
-    except (ValueError, RecursionError):
-        pass
     return _LONG_NUMBER.sub(lambda m: mask(m.group()), text)
 
 
@@ -213,7 +210,7 @@ def _consumer_of(reason: str) -> str:
 async def send_dead_letter(
     producer: AIOKafkaProducer, settings: Settings, *, source_topic: str, partition: int, offset: int,
     value: bytes | None, reason: str, consumer: str | None = None, headers: Iterable[tuple[str, bytes]] = (),
-    **context: str,
+    **context: Any,
 ) -> None:
     """Park a message no consumer can apply, once, with the consumer that refused it, the time and
     the reason; the consumer then moves on. `fundwatch deadletters` lists and replays them."""

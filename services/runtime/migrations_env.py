@@ -14,6 +14,8 @@ from services.runtime.db import make_engine
 def run(target_metadata: MetaData) -> None:
     config = context.config
     url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("alembic: no sqlalchemy.url (services.runtime.db.migrate sets it)")
     version_table = config.get_main_option("version_table") or "alembic_version"
 
     def do_run(connection: Connection) -> None:

@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -87,7 +88,7 @@ class _SeekToStored(ConsumerRebalanceListener):
     def __init__(self, projection: Projection) -> None:
         self.projection = projection
 
-    async def on_partitions_revoked(self, revoked) -> None:  # noqa: D401 - aiokafka hook
+    async def on_partitions_revoked(self, revoked) -> None:
         return None
 
     async def on_partitions_assigned(self, assigned) -> None:
@@ -129,7 +130,7 @@ class Projection:
         self.log_resets = 0
         self._reread: set[tuple[str, int]] = set()  # repositioned to the beginning, nothing stored since
         self._admin: AIOKafkaAdminClient | None = None
-        self._probe = None
+        self._probe: Any = None  # a consumer of its own for looking at log ends (made on first use)
         self._confirmed: dict[tuple[str, int], int] = {}  # positions found to be inside the log
         self._checked_at = 0.0
 
@@ -158,7 +159,7 @@ class Projection:
                                                   request_timeout_ms=5000)
                 await self._admin.start()
             return (await self._admin.describe_cluster()).get("cluster_id")
-        except Exception as exc:  # noqa: BLE001 - broker away: the next check asks again
+        except Exception as exc:
             log.debug("describe_cluster failed: %r", exc)
             if self._admin is not None:
                 with contextlib.suppress(Exception):
@@ -179,11 +180,12 @@ class Projection:
                 self._probe = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
                                                enable_auto_commit=False, auto_offset_reset="none")
                 await self._probe.start()
-            self._probe.assign([tp])
-            self._probe.seek(tp, end - 1)
+            probe = self._probe
+            probe.assign([tp])
+            probe.seek(tp, end - 1)
             seen = False
             for _ in range(20):  # the last batch, fetch by fetch, until past `offset` or the log's end
-                found = (await self._probe.getmany(tp, timeout_ms=3000)).get(tp, [])
+                found = (await probe.getmany(tp, timeout_ms=3000)).get(tp, [])
                 if not found:
                     return False if seen else None  # read to the end without it / no answer at all
                 seen = True
@@ -194,7 +196,7 @@ class Projection:
             return None
         except OffsetOutOfRangeError:
             return False
-        except Exception as exc:  # noqa: BLE001 - broker away: cannot tell, so no reset now
+        except Exception as exc:
             log.debug("probe of %s@%d: %r", tp, offset, exc)
             return None
 
@@ -214,7 +216,7 @@ class Projection:
         else:
             try:
                 ends = await self.consumer.end_offsets(tps)
-            except Exception as exc:  # noqa: BLE001 - broker away: the next check asks again
+            except Exception as exc:
                 log.debug("end_offsets failed: %r", exc)
                 return []
             for tp in tps:
@@ -254,7 +256,7 @@ class Projection:
                     # Offsets live in the database; the broker copy is only for lag tooling.
                     try:
                         await self.consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in batches.items()})
-                    except Exception as exc:  # noqa: BLE001 - informational only
+                    except Exception as exc:
                         log.debug("broker offset commit failed: %r", exc)
         finally:
             if relay:
@@ -281,7 +283,7 @@ class Projection:
                 await self._dead_letter(record, f"invalid event: {exc}")
         try:
             await self._commit(records, deliveries)
-        except Exception:  # noqa: BLE001 - isolate the poison record, keep the rest
+        except Exception:
             log.exception("batch of %d failed; retrying one by one", len(records))
             for record in records:
                 single = [d for d in deliveries if d.record is record]
@@ -289,7 +291,7 @@ class Projection:
                     try:
                         await self._commit([record], single)
                         break
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:
                         if attempt == 2:
                             log.error("event could not be applied: dead-lettered", extra={
                                 "event_id": single[0].event.id if single else None, "event_type":
@@ -343,15 +345,13 @@ class Projection:
         while not stop.is_set():
             try:
                 moved = await relay_outbox(self.engine, self.outbox, self.producer)
-            except Exception:  # noqa: BLE001 - broker or DB hiccup: try again shortly
+            except Exception:
                 log.exception("outbox relay failed")
                 moved = 0
             if not moved:
                 self._outbox_ready.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._outbox_ready.wait(), timeout=1.0)
-                except TimeoutError:
-                    pass
 
 
 _known_topics: dict[int, set[str]] = {}  # per producer: topics seen in the broker's metadata

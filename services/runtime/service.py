@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -79,7 +80,8 @@ def observe(app: FastAPI, port: int, loops: list[Loop]) -> None:
     from services.runtime.metrics import GATED_TOPICS, ingest_posts, instrument
     from services.runtime.projection import Projection
 
-    projection = next((fn.__self__ for fn in loops if isinstance(getattr(fn, "__self__", None), Projection)), None)
+    projection = next((getattr(fn, "__self__") for fn in loops  # noqa: B009 - a bound method's owner
+                       if isinstance(getattr(fn, "__self__", None), Projection)), None)
     settings = projection.settings if projection is not None else getattr(app.state, "settings", None)
     if settings is None or any(getattr(r, "path", None) == "/metrics" for r in app.routes):
         return
@@ -99,7 +101,8 @@ async def serve(app: FastAPI | None, host: str, port: int, loops: list[Loop], st
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
-    tasks = [asyncio.create_task(fn(stop), name=getattr(fn, "__name__", "loop")) for fn in loops]
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(fn(stop), name=getattr(fn, "__name__", "loop"))  # type: ignore[arg-type]
+                                      for fn in loops]
     server = None
     if app is not None:
         from services.console.docs import use_local_docs
