@@ -52,6 +52,7 @@ class BatchState:
         self.project_deltas: dict[tuple[str, str], dict[str, Any]] = {}
         self.transfers = Rows(s.transfers, "transfer_id", new_transfer)
         self.receipts: dict[str, set[str]] = {}
+        self.unfunded: dict[str, set[str]] = {}  # giver's indicator → horizontal transfers booked before it
         self.payments = Rows(s.payments, "payment_id")
         self.allocations = Rows(s.allocations, "allocation_id")
         self.plans = Rows(s.plans, "plan_id")
@@ -105,6 +106,7 @@ class BatchState:
         pay: set[str] = set()
         targets: set[str] = set()
         funds: set[str] = set()
+        givers: set[str] = set()
         for e in events:  # dispatch on the type string: isinstance on pydantic models is slow
             d, kind = e.data, e.type
             if kind == "payment.made" or kind == "payment.returned":
@@ -112,6 +114,7 @@ class BatchState:
                 pay.add(d.payment_id)
             elif kind == "indicator.registered":
                 ind.add(d.indicator_id)
+                givers.add(d.indicator_id)
                 if d.upper_indicator_id:
                     trf.add(d.upper_indicator_id)
             elif kind == "indicator.issued":
@@ -119,6 +122,8 @@ class BatchState:
                 trf.add(d.indicator_id)
             elif kind in ("indicator.allocated", "indicator.compiled", "payment.planned"):
                 ind.add(d.indicator_id)
+                if kind == "indicator.allocated" and d.kind == "horizontal":
+                    trf.add(d.allocation_id)
             elif kind == "indicator.corrected":
                 targets.add(d.corrects_event_id)
             elif kind in ("fund.registered", "fund.linked"):
@@ -131,6 +136,11 @@ class BatchState:
         trf |= {r["upper_indicator_id"] for k in self.corrected_registrations
                 if (r := self.indicators.get(k)) and r["upper_indicator_id"]}
         await self.transfers.load(self.conn, trf)
+        if givers:  # horizontal transfers booked before their giver's registration get its fund and year
+            unfunded = s.transfers.c.fund_code.is_(None)
+            for r in await select_in(self.conn, s.transfers, "from_indicator_id", givers, unfunded):
+                self.transfers.rows.setdefault(r["transfer_id"], r)
+                self.unfunded.setdefault(r["from_indicator_id"], set()).add(r["transfer_id"])
         for r in await select_in(self.conn, s.indicators, "upper_indicator_id", trf):
             self.receipts.setdefault(r["upper_indicator_id"], set()).add(r["indicator_id"])
         if funds:
@@ -169,7 +179,7 @@ class BatchState:
         pay |= by_type.get("payment.made", set()) | {r["payment_id"] for r in self.returns.rows.values()}
         self.corrected_registrations = by_type.get("indicator.registered", set())
         ind |= self.corrected_registrations | by_type.get("indicator.compiled", set())
-        trf |= by_type.get("indicator.issued", set())
+        trf |= by_type.get("indicator.issued", set()) | by_type.get("indicator.allocated", set())
 
     def original_of(self, event_id: str) -> str | None:
         seen: set[str] = set()

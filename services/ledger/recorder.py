@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import Envelope, Family
-from contracts.indicator import IndicatorSource
+from contracts.indicator import AllocationKind, IndicatorSource
 from contracts.ledger import OverdrawKind
 from contracts.types import to_fen
 from services.ledger import derived
@@ -26,6 +26,8 @@ from services.runtime.projection import Delivery, Outgoing
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
+TRANSFER_SOURCES = frozenset({IndicatorSource.upper_transfer, IndicatorSource.horizontal_transfer})
+"""Registrations that receive money another region passed on (下达 or 横向): a transfer, never new money."""
 
 __all__ = ["Recorder", "consumed"]
 
@@ -86,14 +88,19 @@ class Batch(BatchState):
                    advance_issue=d.advance_issue, amount_fen=row["amount_fen"] + fen, event_id=row["event_id"] or e.id)
         self.subject(e, d.indicator_id)
         self.book(e, rules.registration(e.id, d.indicator_id, fen, d.registered_on, advance_issue=d.advance_issue))
-        if d.source == IndicatorSource.upper_transfer and d.upper_indicator_id:
+        if d.source in TRANSFER_SOURCES and d.upper_indicator_id:
             t = self.transfer(d.upper_indicator_id, e.region)
             t["received_fen"] += fen
             t["receipts"] += 1
             first = t["first_received_on"]
             t["first_received_on"] = min(first, d.registered_on) if first else d.registered_on
+            if t["issuer_region"] is None and d.upper_region:  # the issuer's own event has the last word
+                t["issuer_region"] = d.upper_region
             self.receipts.setdefault(t["transfer_id"], set()).add(d.indicator_id)
             self.check_interlock(e, t)
+        for transfer_id in self.unfunded.pop(d.indicator_id, ()):  # horizontal transfers booked before it
+            self.transfers.rows[transfer_id].update(fund_code=d.fund_code, budget_year=d.budget_year)
+            self.transfers.touch(transfer_id)
 
     def on_indicator_issued(self, e, d) -> None:
         fen = to_fen(d.amount)
@@ -117,6 +124,17 @@ class Batch(BatchState):
                               "indicator_id": d.indicator_id, "kind": d.kind.value, "project_code": d.project_code,
                               "project_name": d.project_name, "to_region": d.to_region, "amount_fen": fen,
                               "allocated_on": d.allocated_on})
+        if d.kind == AllocationKind.horizontal and d.to_region:
+            # 地区间横向转移支付: a transfer to another region like a vertical issue, interlocked the same way
+            giver = self.indicators.rows[d.indicator_id]
+            t = self.transfer(d.allocation_id, d.to_region)
+            t.update(issuer_region=e.region, from_indicator_id=d.indicator_id, to_region=d.to_region,
+                     fund_code=giver["fund_code"], budget_year=giver["budget_year"], doc_no=d.doc_no,
+                     doc_date=d.doc_date, issued_on=d.allocated_on, issued_fen=(t["issued_fen"] or 0) + fen,
+                     event_id=t["event_id"] or e.id)
+            if giver["fund_code"] is None:
+                self.unfunded.setdefault(d.indicator_id, set()).add(d.allocation_id)
+            self.check_interlock(e, t)
         if d.project_code and d.project_code not in self.projects:
             self.project_stubs[d.project_code] = {
                 "project_code": d.project_code, "name": d.project_name or d.project_code, "fund_code": None,
@@ -299,15 +317,15 @@ class Batch(BatchState):
         if kind == "indicator.registered" and (ind := self.indicators.get(subject)):
             ind["amount_fen"] += delta
             self.indicators.touch(subject)
-            if ind["upper_indicator_id"] and ind["source"] == IndicatorSource.upper_transfer:
+            if ind["upper_indicator_id"] and ind["source"] in TRANSFER_SOURCES:
                 t = self.transfer(ind["upper_indicator_id"], ind["region"])
                 t["received_fen"] += delta
                 if new_fen is None:
                     t["receipts"] -= 1
                     self.receipts.get(t["transfer_id"], set()).discard(subject)
                 self.check_interlock(e, t)
-        elif kind == "indicator.issued" and (t := self.transfers.get(subject)):
-            t["issued_fen"] = (t["issued_fen"] or 0) + delta
+        elif kind in ("indicator.issued", "indicator.allocated") and (t := self.transfers.get(subject)):
+            t["issued_fen"] = (t["issued_fen"] or 0) + delta  # an issue, or a horizontal transfer (allocation id)
             self.check_interlock(e, t)
         elif kind == "payment.made" and (pay := self.payments.get(subject)):
             pay["amount_fen"] = new_fen or 0
@@ -320,7 +338,7 @@ class Batch(BatchState):
             if pay := self.payments.get(ret["payment_id"]):
                 pay["returned_fen"] += delta
                 self.payments.touch(ret["payment_id"])
-        elif kind in ("indicator.allocated", "payment.planned"):
+        if kind in ("indicator.allocated", "payment.planned"):
             rows = self.allocations if kind == "indicator.allocated" else self.plans
             if fact := rows.get(subject):
                 fact["amount_fen"] = new_fen or 0
