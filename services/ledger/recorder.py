@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -362,4 +363,20 @@ class Batch(BatchState):
                     no += 1
 
 
-HANDLERS = {name[3:].replace("_", ".", 1): fn for name, fn in vars(Batch).items() if name.startswith("on_")}
+HANDLERS: dict[str, Callable[[Batch, Envelope, Any], None]] = {
+    "indicator.registered": Batch.on_indicator_registered,
+    "indicator.issued": Batch.on_indicator_issued,
+    "indicator.allocated": Batch.on_indicator_allocated,
+    "indicator.compiled": Batch.on_indicator_compiled,
+    "indicator.corrected": Batch.on_indicator_corrected,
+    "payment.planned": Batch.on_payment_planned,
+    "payment.made": Batch.on_payment_made,
+    "payment.returned": Batch.on_payment_returned,
+    "region.registered": Batch.on_region_registered,
+    "fund.registered": Batch.on_fund_registered,
+    "fund.linked": Batch.on_fund_linked,
+    "project.registered": Batch.on_project_registered,
+    "group.assigned": Batch.on_group_assigned,
+    "account.registered": Batch.on_account_registered,
+}
+"""The handler of each event type the ledger applies (`batch.consumed`)."""
