@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts import Envelope
+from contracts import Envelope, parse_event
 from services.ledger import bulk, derived
 from services.ledger import schema as s
 from services.ledger.audit import link
@@ -39,6 +40,30 @@ def consumed(event_type: str) -> bool:
     return event_type.split(".", 1)[0] in LEDGER_FAMILIES or event_type in REFERENCE_TYPES
 
 
+def expected_counters(event_types: Iterable[str]) -> dict[str, int]:
+    """The ledger's status counters once every event of these types (one per event) is applied: what a
+    wait for the ledger compares with, besides `parked == 0` (a count of events alone misses the
+    reference data that still changes balances: a special account's registration takes payments
+    into it back out of spending)."""
+    out = {"events_applied": 0, "reference_applied": 0}
+    for t in event_types:
+        if consumed(t):
+            out["reference_applied" if t in REFERENCE_TYPES else "events_applied"] += 1
+    return out
+
+
+def caught_up(status: Mapping[str, Any], expected: Mapping[str, int]) -> bool:
+    """Has the ledger (its /v1/status) applied every event `expected` counts, with nothing parked?"""
+    return all(status.get(k, -1) >= v for k, v in expected.items()) and status.get("parked", 1) == 0
+
+
+def unlocks(e: Envelope) -> tuple[str, ...]:
+    """What a parked event may wait for (`Batch.awaits`) that this event, once applied, provides."""
+    if e.type == "payment.made":
+        return (f"event:{e.id}", f"payment:{e.data.payment_id}")
+    return (f"event:{e.id}",)
+
+
 class BatchState:
     def __init__(self, conn: AsyncConnection, topic: str | None, *, write_outbox: bool = True) -> None:
         self.conn = conn
@@ -59,7 +84,7 @@ class BatchState:
         self.returns = Rows(s.returns, "return_id")
         self.applied = Rows(s.applied, "event_id")
         self.funds = Rows(s.funds, "fund_code", new_fund)
-        self.links: dict[str, set[str]] = {}
+        self.links: dict[str, dict[str, dt.datetime | None]] = {}  # fund → upper fund → when linked
         self.new_links: list[dict] = []
         self.special: set[str] = set()
         self.new_special: list[tuple[str, Envelope]] = []
@@ -68,6 +93,8 @@ class BatchState:
         self.project_stubs: dict[str, dict] = {}
         self.groups: dict[str, dict] = {}
         self.accounts: dict[str, dict] = {}
+        self.waiting: dict[str, list[Envelope]] = {}  # what a parked event waits for (`awaits`) → the events
+        self.unparked: set[str] = set()  # parked events loaded from the store (released, or still waiting)
         self.journal: list[dict] = []
         self.own_postings: dict[str, list[Posting]] = {}
         self.corrected_registrations: set[str] = set()
@@ -96,7 +123,27 @@ class BatchState:
         if not unique:
             return []
         done = await present(self.conn, s.applied.c.event_id, unique)
+        done |= await present(self.conn, s.parked.c.event_id, unique)  # delivered again while it waits
         return [e for e in unique.values() if e.id not in done] if done else list(unique.values())
+
+    async def load_parked(self, events: list[Envelope]) -> list[Envelope]:
+        """The parked events that `events` release (and those they release in turn: a correction of a
+        correction), put in `waiting` to be booked right after what they wait for."""
+        keys = {k for e in events for k in unlocks(e)}
+        out: list[Envelope] = []
+        for _ in range(8):
+            rows = await select_in(self.conn, s.parked, "waits_for", keys)
+            rows = [r for r in rows if r["event_id"] not in self.unparked]
+            if not rows:
+                break
+            keys = set()
+            for r in sorted(rows, key=lambda r: (r["event_time"], r["event_id"])):
+                e = parse_event(r["body"])
+                self.unparked.add(e.id)
+                self.waiting.setdefault(r["waits_for"], []).append(e)
+                out.append(e)
+                keys |= set(unlocks(e))
+        return out
 
     # ------------------------------------------------------------------ loading
 
@@ -146,8 +193,10 @@ class BatchState:
         if funds:
             await self.funds.load(self.conn, funds)
             for r in await select_in(self.conn, s.fund_links, "fund_code", funds):
-                self.links.setdefault(r["fund_code"], set()).add(r["upper_fund_code"])
-        q = select(s.accounts.c.account_hash).where(s.accounts.c.kind == "special")
+                at = r["linked_at"]  # SQLite gives it back naive (it was stored in UTC)
+                self.links.setdefault(r["fund_code"], {})[r["upper_fund_code"]] = \
+                    at.replace(tzinfo=dt.UTC) if at is not None and at.tzinfo is None else at
+        q = select(s.accounts.c.account_hash).where(s.accounts.c.was_special.is_(True))
         self.special = set((await self.conn.execute(q)).scalars())
 
     async def _load_corrections(self, targets: set[str], ind: set[str], trf: set[str], pay: set[str]) -> None:
@@ -251,6 +300,17 @@ class BatchState:
 
     # ------------------------------------------------------------------ writing
 
+    async def flush_parked(self) -> None:
+        still = {e.id for waiting in self.waiting.values() for e in waiting}
+        if gone := sorted(self.unparked - still):
+            await self.conn.execute(delete(s.parked).where(s.parked.c.event_id.in_(gone)))
+        new = [{"event_id": e.id, "waits_for": key, "event_type": e.type, "region": e.region,
+                "event_time": e.time.astimezone(dt.UTC),
+                "body": e.to_json(), "parked_at": self.now}
+               for key, waiting in self.waiting.items() for e in waiting if e.id not in self.unparked]
+        if new:
+            await self.conn.execute(s.parked.insert(), new)
+
     async def flush(self) -> None:
         for k, bal in self.balances.items():
             if k in self.indicators.new or k in self.indicators.dirty:
@@ -271,6 +331,7 @@ class BatchState:
         await bulk.upsert(conn, s.groups, ("group_code",), list(self.groups.values()))
         await bulk.upsert(conn, s.accounts, ("account_hash",), list(self.accounts.values()))
         await bulk.insert_ignore(conn, s.fund_links, ("fund_code", "upper_fund_code"), self.new_links)
+        await self.flush_parked()
         if self.journal:
             await conn.execute(update(s.chain).where(s.chain.c.id == 1).values(last_seq=self.head_seq, last_hash=prev))
         counts = [{"name": k, "value": v} for k, v in sorted(self.counts.items()) if v]

@@ -308,11 +308,13 @@ class FundOut(BaseModel):
 
 class Status(BaseModel):
     status: str = "ok"
-    events_applied: int = Field(description="indicator and payment events applied")
+    events_applied: int = Field(description="indicator and payment events applied (a parked one once released)")
     reference_applied: int
     applied_this_process: int
     dead_lettered: int
     journal_rows: int
+    parked: int = Field(0, description="events waiting for another one (a correction for what it corrects, a "
+                                       "return for its payment): applied when it arrives")
     lag: dict[str, int]
 
 
