@@ -95,6 +95,7 @@ class BatchState:
         self.accounts: dict[str, dict] = {}
         self.waiting: dict[str, list[Envelope]] = {}  # what a parked event waits for (`awaits`) → the events
         self.unparked: set[str] = set()  # parked events loaded from the store (released, or still waiting)
+        self.any_parked = False  # the store holds parked events (else nothing to look up per event)
         self.journal: list[dict] = []
         self.own_postings: dict[str, list[Posting]] = {}
         self.corrected_registrations: set[str] = set()
@@ -123,14 +124,18 @@ class BatchState:
         if not unique:
             return []
         done = await present(self.conn, s.applied.c.event_id, unique)
-        done |= await present(self.conn, s.parked.c.event_id, unique)  # delivered again while it waits
+        self.any_parked = (await self.conn.execute(select(s.parked.c.event_id).limit(1))).first() is not None
+        if self.any_parked:
+            done |= await present(self.conn, s.parked.c.event_id, unique)  # delivered again while it waits
         return [e for e in unique.values() if e.id not in done] if done else list(unique.values())
 
     async def load_parked(self, events: list[Envelope]) -> list[Envelope]:
         """The parked events that `events` release (and those they release in turn: a correction of a
         correction), put in `waiting` to be booked right after what they wait for."""
-        keys = {k for e in events for k in unlocks(e)}
         out: list[Envelope] = []
+        if not self.any_parked:
+            return out
+        keys = {k for e in events for k in unlocks(e)}
         for _ in range(8):
             rows = await select_in(self.conn, s.parked, "waits_for", keys)
             rows = [r for r in rows if r["event_id"] not in self.unparked]

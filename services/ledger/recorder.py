@@ -82,9 +82,10 @@ class Batch(BatchState):
             self.time_iso = e.time.isoformat()
         HANDLERS[e.type](self, e, e.data)
         self.counts["reference_applied" if e.type in REFERENCE_TYPES else "events_applied"] += 1
-        for key in unlocks(e):
-            for waiting in self.waiting.pop(key, ()):
-                self.apply_one(waiting)
+        if self.waiting:
+            for key in unlocks(e):
+                for waiting in self.waiting.pop(key, ()):
+                    self.apply_one(waiting)
 
     def awaits(self, e: Envelope) -> str | None:
         """What an event cannot be booked without, when the ledger does not know it yet: a red-ink
