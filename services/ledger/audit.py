@@ -107,7 +107,7 @@ async def balance_checksum(conn: AsyncConnection) -> Checksum:
 
 
 COUNTED_TABLES = (s.applied, s.journal, s.indicators, s.transfers, s.allocations, s.plans, s.payments, s.returns,
-                  s.project_balances, s.regions, s.funds, s.fund_links, s.projects, s.groups, s.accounts)
+                  s.project_balances, s.regions, s.funds, s.fund_links, s.projects, s.groups, s.accounts, s.parked)
 
 
 async def row_counts(conn: AsyncConnection) -> dict[str, int]:

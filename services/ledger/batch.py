@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts import Envelope
+from contracts import Envelope, parse_event
 from services.ledger import bulk, derived
 from services.ledger import schema as s
 from services.ledger.audit import link
@@ -39,6 +40,30 @@ def consumed(event_type: str) -> bool:
     return event_type.split(".", 1)[0] in LEDGER_FAMILIES or event_type in REFERENCE_TYPES
 
 
+def expected_counters(event_types: Iterable[str]) -> dict[str, int]:
+    """The ledger's status counters once every event of these types (one per event) is applied: what a
+    wait for the ledger compares with, besides `parked == 0` (a count of events alone misses the
+    reference data that still changes balances: a special account's registration takes payments
+    into it back out of spending)."""
+    out = {"events_applied": 0, "reference_applied": 0}
+    for t in event_types:
+        if consumed(t):
+            out["reference_applied" if t in REFERENCE_TYPES else "events_applied"] += 1
+    return out
+
+
+def caught_up(status: Mapping[str, Any], expected: Mapping[str, int]) -> bool:
+    """Has the ledger (its /v1/status) applied every event `expected` counts, with nothing parked?"""
+    return all(status.get(k, -1) >= v for k, v in expected.items()) and status.get("parked", 1) == 0
+
+
+def unlocks(e: Envelope) -> tuple[str, ...]:
+    """What a parked event may wait for (`Batch.awaits`) that this event, once applied, provides."""
+    if e.type == "payment.made":
+        return (f"event:{e.id}", f"payment:{e.data.payment_id}")
+    return (f"event:{e.id}",)
+
+
 class BatchState:
     def __init__(self, conn: AsyncConnection, topic: str | None, *, write_outbox: bool = True) -> None:
         self.conn = conn
@@ -52,13 +77,14 @@ class BatchState:
         self.project_deltas: dict[tuple[str, str], dict[str, Any]] = {}
         self.transfers = Rows(s.transfers, "transfer_id", new_transfer)
         self.receipts: dict[str, set[str]] = {}
+        self.unfunded: dict[str, set[str]] = {}  # giver's indicator → horizontal transfers booked before it
         self.payments = Rows(s.payments, "payment_id")
         self.allocations = Rows(s.allocations, "allocation_id")
         self.plans = Rows(s.plans, "plan_id")
         self.returns = Rows(s.returns, "return_id")
         self.applied = Rows(s.applied, "event_id")
         self.funds = Rows(s.funds, "fund_code", new_fund)
-        self.links: dict[str, set[str]] = {}
+        self.links: dict[str, dict[str, dt.datetime | None]] = {}  # fund → upper fund → when linked
         self.new_links: list[dict] = []
         self.special: set[str] = set()
         self.new_special: list[tuple[str, Envelope]] = []
@@ -67,6 +93,9 @@ class BatchState:
         self.project_stubs: dict[str, dict] = {}
         self.groups: dict[str, dict] = {}
         self.accounts: dict[str, dict] = {}
+        self.waiting: dict[str, list[Envelope]] = {}  # what a parked event waits for (`awaits`) → the events
+        self.unparked: set[str] = set()  # parked events loaded from the store (released, or still waiting)
+        self.any_parked = False  # the store holds parked events (else nothing to look up per event)
         self.journal: list[dict] = []
         self.own_postings: dict[str, list[Posting]] = {}
         self.corrected_registrations: set[str] = set()
@@ -95,7 +124,31 @@ class BatchState:
         if not unique:
             return []
         done = await present(self.conn, s.applied.c.event_id, unique)
+        self.any_parked = (await self.conn.execute(select(s.parked.c.event_id).limit(1))).first() is not None
+        if self.any_parked:
+            done |= await present(self.conn, s.parked.c.event_id, unique)  # delivered again while it waits
         return [e for e in unique.values() if e.id not in done] if done else list(unique.values())
+
+    async def load_parked(self, events: list[Envelope]) -> list[Envelope]:
+        """The parked events that `events` release (and those they release in turn: a correction of a
+        correction), put in `waiting` to be booked right after what they wait for."""
+        out: list[Envelope] = []
+        if not self.any_parked:
+            return out
+        keys = {k for e in events for k in unlocks(e)}
+        for _ in range(8):
+            rows = await select_in(self.conn, s.parked, "waits_for", keys)
+            rows = [r for r in rows if r["event_id"] not in self.unparked]
+            if not rows:
+                break
+            keys = set()
+            for r in sorted(rows, key=lambda r: (r["event_time"], r["event_id"])):
+                e = parse_event(r["body"])
+                self.unparked.add(e.id)
+                self.waiting.setdefault(r["waits_for"], []).append(e)
+                out.append(e)
+                keys |= set(unlocks(e))
+        return out
 
     # ------------------------------------------------------------------ loading
 
@@ -105,6 +158,7 @@ class BatchState:
         pay: set[str] = set()
         targets: set[str] = set()
         funds: set[str] = set()
+        givers: set[str] = set()
         for e in events:  # dispatch on the type string: isinstance on pydantic models is slow
             d, kind = e.data, e.type
             if kind == "payment.made" or kind == "payment.returned":
@@ -112,6 +166,7 @@ class BatchState:
                 pay.add(d.payment_id)
             elif kind == "indicator.registered":
                 ind.add(d.indicator_id)
+                givers.add(d.indicator_id)
                 if d.upper_indicator_id:
                     trf.add(d.upper_indicator_id)
             elif kind == "indicator.issued":
@@ -119,6 +174,8 @@ class BatchState:
                 trf.add(d.indicator_id)
             elif kind in ("indicator.allocated", "indicator.compiled", "payment.planned"):
                 ind.add(d.indicator_id)
+                if kind == "indicator.allocated" and d.kind == "horizontal":
+                    trf.add(d.allocation_id)
             elif kind == "indicator.corrected":
                 targets.add(d.corrects_event_id)
             elif kind in ("fund.registered", "fund.linked"):
@@ -131,13 +188,20 @@ class BatchState:
         trf |= {r["upper_indicator_id"] for k in self.corrected_registrations
                 if (r := self.indicators.get(k)) and r["upper_indicator_id"]}
         await self.transfers.load(self.conn, trf)
+        if givers:  # horizontal transfers booked before their giver's registration get its fund and year
+            unfunded = s.transfers.c.fund_code.is_(None)
+            for r in await select_in(self.conn, s.transfers, "from_indicator_id", givers, unfunded):
+                self.transfers.rows.setdefault(r["transfer_id"], r)
+                self.unfunded.setdefault(r["from_indicator_id"], set()).add(r["transfer_id"])
         for r in await select_in(self.conn, s.indicators, "upper_indicator_id", trf):
             self.receipts.setdefault(r["upper_indicator_id"], set()).add(r["indicator_id"])
         if funds:
             await self.funds.load(self.conn, funds)
             for r in await select_in(self.conn, s.fund_links, "fund_code", funds):
-                self.links.setdefault(r["fund_code"], set()).add(r["upper_fund_code"])
-        q = select(s.accounts.c.account_hash).where(s.accounts.c.kind == "special")
+                at = r["linked_at"]  # SQLite gives it back naive (it was stored in UTC)
+                self.links.setdefault(r["fund_code"], {})[r["upper_fund_code"]] = \
+                    at.replace(tzinfo=dt.UTC) if at is not None and at.tzinfo is None else at
+        q = select(s.accounts.c.account_hash).where(s.accounts.c.was_special.is_(True))
         self.special = set((await self.conn.execute(q)).scalars())
 
     async def _load_corrections(self, targets: set[str], ind: set[str], trf: set[str], pay: set[str]) -> None:
@@ -169,7 +233,7 @@ class BatchState:
         pay |= by_type.get("payment.made", set()) | {r["payment_id"] for r in self.returns.rows.values()}
         self.corrected_registrations = by_type.get("indicator.registered", set())
         ind |= self.corrected_registrations | by_type.get("indicator.compiled", set())
-        trf |= by_type.get("indicator.issued", set())
+        trf |= by_type.get("indicator.issued", set()) | by_type.get("indicator.allocated", set())
 
     def original_of(self, event_id: str) -> str | None:
         seen: set[str] = set()
@@ -241,6 +305,17 @@ class BatchState:
 
     # ------------------------------------------------------------------ writing
 
+    async def flush_parked(self) -> None:
+        still = {e.id for waiting in self.waiting.values() for e in waiting}
+        if gone := sorted(self.unparked - still):
+            await self.conn.execute(delete(s.parked).where(s.parked.c.event_id.in_(gone)))
+        new = [{"event_id": e.id, "waits_for": key, "event_type": e.type, "region": e.region,
+                "event_time": e.time.astimezone(dt.UTC),
+                "body": e.to_json(), "parked_at": self.now}
+               for key, waiting in self.waiting.items() for e in waiting if e.id not in self.unparked]
+        if new:
+            await self.conn.execute(s.parked.insert(), new)
+
     async def flush(self) -> None:
         for k, bal in self.balances.items():
             if k in self.indicators.new or k in self.indicators.dirty:
@@ -261,6 +336,7 @@ class BatchState:
         await bulk.upsert(conn, s.groups, ("group_code",), list(self.groups.values()))
         await bulk.upsert(conn, s.accounts, ("account_hash",), list(self.accounts.values()))
         await bulk.insert_ignore(conn, s.fund_links, ("fund_code", "upper_fund_code"), self.new_links)
+        await self.flush_parked()
         if self.journal:
             await conn.execute(update(s.chain).where(s.chain.c.id == 1).values(last_seq=self.head_seq, last_hash=prev))
         counts = [{"name": k, "value": v} for k, v in sorted(self.counts.items()) if v]

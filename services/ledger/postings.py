@@ -197,6 +197,14 @@ def reclassification(event_id: str, no: int, indicator_id: str, fen: int, on: dt
                    (Move(source, PAID, fen, project_code),), red_ink=True, reverses=reverses)
 
 
+def return_reversal(event_id: str, no: int, indicator_id: str, fen: int, on: dt.date, *,
+                    project_code: str | None) -> Posting:
+    """A payment cancelled by a red-ink correction after money came back from it: the returns are
+    taken back too (Dr 5201 / Cr 500201), as if they had come after the cancellation (not booked)."""
+    moves = (Move(PAID, OWN_SPENDING, fen, project_code),)
+    return Posting(event_id, no, "payment.returned", indicator_id, on, moves, red_ink=True)
+
+
 # ------------------------------------------------------------------ red-ink correction (红字更正)
 
 

@@ -7,25 +7,30 @@ outbox (the derived stream) in the same transaction."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import Envelope, Family
-from contracts.indicator import IndicatorSource
+from contracts.indicator import AllocationKind, IndicatorSource
 from contracts.ledger import OverdrawKind
 from contracts.types import to_fen
 from services.ledger import derived
 from services.ledger import postings as rules
-from services.ledger.batch import REFERENCE_TYPES, BatchState, consumed
+from services.ledger.batch import REFERENCE_TYPES, BatchState, consumed, unlocks
 from services.ledger.interlock import interlock, link_conflict
 from services.ledger.postings import PaymentStatus, posting_id
 from services.runtime.projection import Delivery, Outgoing
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
+EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)  # a link stored before links had a time
+TRANSFER_SOURCES = frozenset({IndicatorSource.upper_transfer, IndicatorSource.horizontal_transfer})
+"""Registrations that receive money another region passed on (下达 or 横向): a transfer, never new money."""
 
 __all__ = ["Recorder", "consumed"]
 
@@ -57,19 +62,42 @@ class Batch(BatchState):
         fresh = await self.fresh(events)
         if not fresh:
             return
-        await self.load(fresh)
-        applied, publish, now = self.applied, self.publish, self.now
+        released = await self.load_parked(fresh)
+        await self.load(fresh + released)
         for e in fresh:
-            applied.add({"event_id": e.id, "event_type": e.type, "region": e.region, "subject": None,
-                         "journal_from": None, "journal_n": 0, "corrects": None, "effective": None, "applied_at": now})
-            if publish:
-                self.time_iso = e.time.isoformat()
-            HANDLERS[e.type](self, e, e.data)
-        reference = sum(e.type in REFERENCE_TYPES for e in fresh)
-        self.counts["reference_applied"] += reference
-        self.counts["events_applied"] += len(fresh) - reference
+            self.apply_one(e)
         await self.reclassify_special_transfers()
         await self.flush()
+
+    def apply_one(self, e: Envelope) -> None:
+        """Book one event — unless it waits for another (parked), and then what waited for it."""
+        awaited = self.awaits(e)
+        if awaited is not None:
+            self.waiting.setdefault(awaited, []).append(e)
+            return
+        self.applied.add({"event_id": e.id, "event_type": e.type, "region": e.region, "subject": None,
+                          "journal_from": None, "journal_n": 0, "corrects": None, "effective": None,
+                          "applied_at": self.now})
+        if self.publish:
+            self.time_iso = e.time.isoformat()
+        HANDLERS[e.type](self, e, e.data)
+        self.counts["reference_applied" if e.type in REFERENCE_TYPES else "events_applied"] += 1
+        if self.waiting:
+            for key in unlocks(e):
+                for waiting in self.waiting.pop(key, ()):
+                    self.apply_one(waiting)
+
+    def awaits(self, e: Envelope) -> str | None:
+        """What an event cannot be booked without, when the ledger does not know it yet: a red-ink
+        correction the event it corrects (nothing to reverse), a return its payment (its project, and
+        whether it was spending at all)."""
+        if e.type == "indicator.corrected":
+            target = e.data.corrects_event_id
+            if target != e.id and self.original_of(target) is None:
+                return f"event:{target}"
+        elif e.type == "payment.returned" and e.data.payment_id not in self.payments:
+            return f"payment:{e.data.payment_id}"
+        return None
 
     def subject(self, e: Envelope, subject: str) -> None:
         self.applied.rows[e.id]["subject"] = subject
@@ -86,14 +114,19 @@ class Batch(BatchState):
                    advance_issue=d.advance_issue, amount_fen=row["amount_fen"] + fen, event_id=row["event_id"] or e.id)
         self.subject(e, d.indicator_id)
         self.book(e, rules.registration(e.id, d.indicator_id, fen, d.registered_on, advance_issue=d.advance_issue))
-        if d.source == IndicatorSource.upper_transfer and d.upper_indicator_id:
+        if d.source in TRANSFER_SOURCES and d.upper_indicator_id:
             t = self.transfer(d.upper_indicator_id, e.region)
             t["received_fen"] += fen
             t["receipts"] += 1
             first = t["first_received_on"]
             t["first_received_on"] = min(first, d.registered_on) if first else d.registered_on
+            if t["issuer_region"] is None and d.upper_region:  # the issuer's own event has the last word
+                t["issuer_region"] = d.upper_region
             self.receipts.setdefault(t["transfer_id"], set()).add(d.indicator_id)
             self.check_interlock(e, t)
+        for transfer_id in self.unfunded.pop(d.indicator_id, ()):  # horizontal transfers booked before it
+            self.transfers.rows[transfer_id].update(fund_code=d.fund_code, budget_year=d.budget_year)
+            self.transfers.touch(transfer_id)
 
     def on_indicator_issued(self, e, d) -> None:
         fen = to_fen(d.amount)
@@ -117,6 +150,17 @@ class Batch(BatchState):
                               "indicator_id": d.indicator_id, "kind": d.kind.value, "project_code": d.project_code,
                               "project_name": d.project_name, "to_region": d.to_region, "amount_fen": fen,
                               "allocated_on": d.allocated_on})
+        if d.kind == AllocationKind.horizontal and d.to_region:
+            # 地区间横向转移支付: a transfer to another region like a vertical issue, interlocked the same way
+            giver = self.indicators.rows[d.indicator_id]
+            t = self.transfer(d.allocation_id, d.to_region)
+            t.update(issuer_region=e.region, from_indicator_id=d.indicator_id, to_region=d.to_region,
+                     fund_code=giver["fund_code"], budget_year=giver["budget_year"], doc_no=d.doc_no,
+                     doc_date=d.doc_date, issued_on=d.allocated_on, issued_fen=(t["issued_fen"] or 0) + fen,
+                     event_id=t["event_id"] or e.id)
+            if giver["fund_code"] is None:
+                self.unfunded.setdefault(d.indicator_id, set()).add(d.allocation_id)
+            self.check_interlock(e, t)
         if d.project_code and d.project_code not in self.projects:
             self.project_stubs[d.project_code] = {
                 "project_code": d.project_code, "name": d.project_name or d.project_code, "fund_code": None,
@@ -137,10 +181,18 @@ class Batch(BatchState):
         row = self.applied.rows[e.id]
         row.update(corrects=original, subject=applied["subject"])
         in_force = self.own_postings.get(applied["effective"] or original, [])
+        pay = self.payments.get(applied["subject"]) if applied["event_type"] == "payment.made" else None
+        if pay is not None and pay["status"] != PaymentStatus.counted:
+            in_force = []  # not spending (e.g. taken back out when its special account became known): nothing to move
         new_fen = to_fen(d.corrected_amount) if d.corrected_amount is not None else None
         old_fen = in_force[0].amount_fen if in_force else self.fact_amount(applied)
-        for p in rules.correction(e.id, d.corrected_on, in_force, new_fen):
+        postings = rules.correction(e.id, d.corrected_on, in_force, new_fen)
+        for p in postings:
             self.book(e, p)
+        if pay is not None and in_force and new_fen is None and pay["returned_fen"] > 0:
+            # a cancelled payment was never spent, so neither was what came back of it (as when the return comes after)
+            self.book(e, rules.return_reversal(e.id, len(postings), pay["indicator_id"], pay["returned_fen"],
+                                               d.corrected_on, project_code=pay["project_code"]))
         applied["effective"] = e.id
         self.applied.touch(original)
         self.correct_fact(e, applied, old_fen, new_fen)
@@ -185,17 +237,15 @@ class Batch(BatchState):
     def on_payment_returned(self, e, d) -> None:
         fen = to_fen(d.amount)
         self.subject(e, d.return_id)
-        pay = self.payments.get(d.payment_id)
         self.returns.add({"return_id": d.return_id, "event_id": e.id, "region": e.region, "payment_id": d.payment_id,
                           "indicator_id": d.indicator_id, "amount_fen": fen, "returned_on": d.returned_on,
                           "reason": d.reason})
-        if pay is not None:
-            pay["returned_fen"] += fen
-            self.payments.touch(d.payment_id)
-        if pay is None or pay["status"] == PaymentStatus.counted:  # an unknown payment: mirror the fact
-            indicator_id = pay["indicator_id"] if pay else d.indicator_id
-            project = pay["project_code"] if pay else None
-            self.book(e, rules.payment_return(e.id, indicator_id, fen, d.returned_on, project_code=project))
+        pay = self.payments.rows[d.payment_id]  # known: a return waits for its payment (`awaits`)
+        pay["returned_fen"] += fen
+        self.payments.touch(d.payment_id)
+        if pay["status"] == PaymentStatus.counted:  # money back from spending; none from what was never spent
+            self.book(e, rules.payment_return(e.id, pay["indicator_id"], fen, d.returned_on,
+                                              project_code=pay["project_code"]))
 
     # ------------------------------------------------------------------ reference data
 
@@ -234,11 +284,11 @@ class Batch(BatchState):
         self.subject(e, h)
         self.accounts[h] = {"account_hash": h, "masked": d.account.masked, "holder_name": d.holder_name,
                             "kind": d.kind.value, "status": d.status.value, "unit_code": d.unit_code, "region": e.region}
+        # once registered special, an account's payments are not spending whatever came after (order-free)
         if d.kind == "special" and h not in self.special:
             self.special.add(h)
             self.new_special.append((h, e))
-        elif d.kind != "special":
-            self.special.discard(h)
+        self.accounts[h]["was_special"] = h in self.special
 
     # ------------------------------------------------------------------ helpers
 
@@ -272,16 +322,19 @@ class Batch(BatchState):
                 indicator_id=indicator_id, fund_code=row["fund_code"], amount_fen=fen, available_fen=available, **ids))
 
     def link_fund(self, e: Envelope, fund_code: str, upper: str) -> None:
-        """指定关联: the first link is the designated one; a second one is recorded and flagged."""
-        known = self.links.setdefault(fund_code, set())
+        """指定关联: the earliest link (by event time, then code) is the designated one, whatever order the
+        links arrive in; a second upper fund is recorded and flagged."""
+        known = self.links.setdefault(fund_code, {})
         if upper in known:
             return
         conflict = link_conflict(known, upper)
-        known.add(upper)
-        self.new_links.append({"fund_code": fund_code, "upper_fund_code": upper, "event_id": e.id, "region": e.region})
+        known[upper] = at = e.time.astimezone(dt.UTC)  # stored in UTC (SQLite keeps no offset)
+        self.new_links.append({"fund_code": fund_code, "upper_fund_code": upper, "event_id": e.id, "region": e.region,
+                               "linked_at": at})
         fund = self.funds.get(fund_code) or self.funds.create(fund_code=fund_code, region=e.region)
-        if fund["upper_fund_code"] is None:
-            fund["upper_fund_code"] = upper
+        designated = min(known, key=lambda u: (known[u] or EARLIEST, u))
+        if fund["upper_fund_code"] != designated:
+            fund["upper_fund_code"] = designated
             self.funds.touch(fund_code)
         if conflict and self.publish:
             self.outgoing.append(derived.fund_link_conflict(self.topic, fund_code=fund_code, upper_fund_codes=conflict,
@@ -299,15 +352,15 @@ class Batch(BatchState):
         if kind == "indicator.registered" and (ind := self.indicators.get(subject)):
             ind["amount_fen"] += delta
             self.indicators.touch(subject)
-            if ind["upper_indicator_id"] and ind["source"] == IndicatorSource.upper_transfer:
+            if ind["upper_indicator_id"] and ind["source"] in TRANSFER_SOURCES:
                 t = self.transfer(ind["upper_indicator_id"], ind["region"])
                 t["received_fen"] += delta
                 if new_fen is None:
                     t["receipts"] -= 1
                     self.receipts.get(t["transfer_id"], set()).discard(subject)
                 self.check_interlock(e, t)
-        elif kind == "indicator.issued" and (t := self.transfers.get(subject)):
-            t["issued_fen"] = (t["issued_fen"] or 0) + delta
+        elif kind in ("indicator.issued", "indicator.allocated") and (t := self.transfers.get(subject)):
+            t["issued_fen"] = (t["issued_fen"] or 0) + delta  # an issue, or a horizontal transfer (allocation id)
             self.check_interlock(e, t)
         elif kind == "payment.made" and (pay := self.payments.get(subject)):
             pay["amount_fen"] = new_fen or 0
@@ -320,7 +373,7 @@ class Batch(BatchState):
             if pay := self.payments.get(ret["payment_id"]):
                 pay["returned_fen"] += delta
                 self.payments.touch(ret["payment_id"])
-        elif kind in ("indicator.allocated", "payment.planned"):
+        if kind in ("indicator.allocated", "payment.planned"):
             rows = self.allocations if kind == "indicator.allocated" else self.plans
             if fact := rows.get(subject):
                 fact["amount_fen"] = new_fen or 0
@@ -344,4 +397,20 @@ class Batch(BatchState):
                     no += 1
 
 
-HANDLERS = {name[3:].replace("_", ".", 1): fn for name, fn in vars(Batch).items() if name.startswith("on_")}
+HANDLERS: dict[str, Callable[[Batch, Envelope, Any], None]] = {
+    "indicator.registered": Batch.on_indicator_registered,
+    "indicator.issued": Batch.on_indicator_issued,
+    "indicator.allocated": Batch.on_indicator_allocated,
+    "indicator.compiled": Batch.on_indicator_compiled,
+    "indicator.corrected": Batch.on_indicator_corrected,
+    "payment.planned": Batch.on_payment_planned,
+    "payment.made": Batch.on_payment_made,
+    "payment.returned": Batch.on_payment_returned,
+    "region.registered": Batch.on_region_registered,
+    "fund.registered": Batch.on_fund_registered,
+    "fund.linked": Batch.on_fund_linked,
+    "project.registered": Batch.on_project_registered,
+    "group.assigned": Batch.on_group_assigned,
+    "account.registered": Batch.on_account_registered,
+}
+"""The handler of each event type the ledger applies (`batch.consumed`)."""

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -220,6 +221,20 @@ returns = Table(
     Column("reason", String(300), nullable=False),
 )
 
+parked = Table(
+    "ledger_parked",
+    metadata,
+    Column("event_id", String(100), primary_key=True),
+    Column("waits_for", String(120), nullable=False, index=True),  # 'event:<id>' | 'payment:<payment id>'
+    Column("event_type", String(60), nullable=False),
+    Column("region", String(12), nullable=False),
+    Column("event_time", DateTime(timezone=True), nullable=False),
+    Column("body", LargeBinary, nullable=False),  # the event's wire form (personal data already hashed)
+    Column("parked_at", DateTime(timezone=True), nullable=False),
+)
+"""Events that cannot be booked before another one (a red-ink correction before the event it
+corrects, a return before its payment): applied in the batch that applies what they wait for."""
+
 # ------------------------------------------------------------------ reference data the ledger keeps
 
 regions = Table(
@@ -251,6 +266,7 @@ fund_links = Table(
     Column("upper_fund_code", String(40), primary_key=True),
     Column("event_id", String(100), nullable=False),
     Column("region", String(12), nullable=False),
+    Column("linked_at", DateTime(timezone=True)),  # event time: the earliest link is the designated one
 )
 
 projects = Table(
@@ -287,6 +303,7 @@ accounts = Table(
     Column("status", String(10), nullable=False),
     Column("unit_code", String(40)),
     Column("region", String(12), nullable=False),
+    Column("was_special", Boolean, nullable=False, server_default="0"),  # ever registered a special account (财政专户)
 )
 
 # Columns searched by similarity on PostgreSQL (pg_trgm GIN indexes, created by the migration).

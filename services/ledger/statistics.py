@@ -3,12 +3,16 @@
 For a region scope (a code prefix):
 
 - scale (资金规模): money entering the scope — indicators arranged at a level inside the scope
-  (本级安排) plus transfers received from an issuer outside it. A transfer between two levels
-  inside the scope is counted once, where it came in.
-- available: what the levels inside the scope may spend themselves — Σ(received or arranged −
-  issued to lower levels − advance issues not yet compiled): 4001 − 500202 − 1001.
-- allocated: arranged to own spending, projects and horizontal transfers (500201 + 500203 +
-  5101 + 5201: the allocation stays counted once it is planned or paid).
+  (本级安排) plus transfers received from a giver outside it: from an upper level (下达) or from
+  another region (地区间横向转移支付, e.g. East–West cooperation). A transfer between two regions
+  inside the scope is counted once, where it was arranged; the receipt is not new money (seed 002:
+  received indicators re-entered as own arrangements are what makes scales disagree).
+- available: what the regions inside the scope may spend themselves — Σ(received or arranged −
+  passed on to lower levels or other regions − advance issues not yet compiled):
+  4001 − 500202 − 500203 − 1001 (`contracts.accounts.spending_base`).
+- allocated: arranged to own spending and projects (500201 + 5101 + 5201: the allocation stays
+  counted once it is planned or paid); what was passed on is `issued_to_lower` (500202) and
+  `horizontal_out` (500203), spent by the region that received it.
 - paid: 5201 — only valid payments with a payment date, and never money moved into a fiscal
   special account (the recorder does not post those), net of returns.
 - progress = paid / available.
@@ -45,8 +49,8 @@ class Book:
     region: str
     fund_code: str | None
     budget_year: int | None  # effective: the compiled year of an advance issue, else the registered one
-    upper_transfer: bool
-    issuer_region: str | None  # of the upper transfer it was received from, when known
+    transfer: bool  # received from another region (upper or horizontal transfer): not new money
+    issuer_region: str | None  # the region that gave it, when known
     balances: Mapping[str, int]
     parent: str | None = None  # the issuer's indicator the upper transfer was drawn from
 
@@ -57,6 +61,7 @@ class Metrics:
     available_fen: int = 0
     allocated_fen: int = 0
     issued_to_lower_fen: int = 0
+    horizontal_out_fen: int = 0
     pending_fen: int = 0
     paid_fen: int = 0
     uncompiled_fen: int = 0
@@ -67,9 +72,10 @@ class Metrics:
         received = -b[REVENUE]
         if enters_scope:
             self.scale_fen += received
-        self.available_fen += received - b[LOWER_TRANSFER] - b[TOTAL]
-        self.allocated_fen += b[OWN_SPENDING] + b[HORIZONTAL] + b[PAYMENT_PLAN] + b[PAID]
+        self.available_fen += received - b[LOWER_TRANSFER] - b[HORIZONTAL] - b[TOTAL]
+        self.allocated_fen += b[OWN_SPENDING] + b[PAYMENT_PLAN] + b[PAID]
         self.issued_to_lower_fen += b[LOWER_TRANSFER]
+        self.horizontal_out_fen += b[HORIZONTAL]
         self.pending_fen += b[PENDING]
         self.paid_fen += b[PAID]
         self.uncompiled_fen += b[TOTAL]
@@ -100,8 +106,8 @@ class Scope:
                 and (self.fund_code is None or book.fund_code == self.fund_code))
 
     def enters(self, book: Book) -> bool:
-        """Money of this book came into the scope here (own arrangement, or an issuer outside)."""
-        return not book.upper_transfer or book.issuer_region is None or not self.covers(book.issuer_region)
+        """Money of this book came into the scope here (own arrangement, or a giver outside)."""
+        return not book.transfer or book.issuer_region is None or not self.covers(book.issuer_region)
 
 
 def metrics(books: Iterable[Book], scope: Scope) -> Metrics:

@@ -99,3 +99,11 @@ def test_snapshot_shows_natural_sides_of_touched_and_nonzero_accounts():
     reg = p.registration("e", "I", 500, ON, advance_issue=False)
     p.post(b, reg.moves)
     assert p.snapshot(b, reg.touched()) == {"1001": 0, "4001": 500, "5001": 500}
+
+
+def test_every_event_type_the_ledger_consumes_has_one_named_handler():
+    from contracts.envelope import EVENT_TYPES
+    from services.ledger.recorder import HANDLERS, consumed
+
+    assert set(HANDLERS) == {t for t in EVENT_TYPES if consumed(t)}
+    assert HANDLERS["payment.made"].__name__ == "on_payment_made"

@@ -100,10 +100,19 @@ async def test_red_ink_corrections_reverse_and_repost_traceably(ledger):
     assert (await ledger.verify()).ok
 
 
-async def test_a_correction_of_an_unknown_event_fails_the_batch_and_writes_nothing(ledger):
-    with pytest.raises(LookupError):
-        await ledger.apply(f.registered("K1", "1.00"), b.corrected("X", "nope", None))
-    assert await ledger.rows(s.indicators) == [] and await ledger.rows(s.journal) == []
+async def test_a_correction_of_an_unknown_event_waits_parked_until_it_arrives(ledger):
+    await ledger.apply(f.registered("K1", "100.00"), b.corrected("X", "al", "30.00", id="x"))
+    [parked] = await ledger.rows(s.parked)
+    assert (parked["event_id"], parked["waits_for"], parked["event_type"]) == ("x", "event:al", "indicator.corrected")
+    assert await ledger.rows(s.applied, event_id="x") == []
+    await ledger.apply(b.corrected("X", "al", "30.00", id="x"))  # delivered again while it waits: still once
+    assert len(await ledger.rows(s.parked)) == 1
+    await ledger.apply(f.allocated("A1", "K1", "50.00") | {"id": "al"})
+    assert await ledger.rows(s.parked) == []
+    assert await ledger.balances("K1") == {"4001": 10000, "5001": 7000, "500201": 3000}
+    assert (await ledger.rows(s.allocations, allocation_id="A1"))[0]["amount_fen"] == 3000
+    assert (await ledger.rows(s.applied, event_id="x"))[0]["corrects"] == "al"
+    assert (await ledger.verify()).ok
 
 
 async def test_interlock_breaks_are_published_and_receipts_may_come_before_the_issue(ledger):

@@ -13,14 +13,16 @@ from sqlalchemy import text
 
 from contracts import Family, parse_event
 from services.ledger import rebuild
+from services.ledger.batch import caught_up as ledger_caught_up
+from services.ledger.batch import expected_counters
 from services.ledger.offline import checksum
 from services.ledger.queries.status import counters
 from services.ledger.recorder import consumed
 from services.runtime.db import make_engine
 from services.runtime.kafka import ensure_topics, make_consumer, make_producer
+from tests.clients import token_header
 from tests.ledger.conftest import project
 from tests.platform import ServiceProcess, wait_for
-from tests.clients import token_header
 
 pytestmark = pytest.mark.integration
 SIZE = 300
@@ -51,9 +53,12 @@ def status(settings) -> dict:
         return {}
 
 
-def caught_up(settings, expected: int) -> bool:
-    s = status(settings)
-    return s.get("events_applied") == expected and bool(s.get("lag")) and not any(s["lag"].values())
+def caught_up(settings, raw_events: list[dict]) -> bool:
+    """Every input event and reference record applied, nothing parked. (Once, the kill test read the
+    balances when the indicator and payment count was reached and the lag read zero — the embedded
+    broker under-reports a partition's end — before the account registrations that take payments into
+    a special account back out of spending were applied: the same rows, another digest.)"""
+    return ledger_caught_up(status(settings), expected_counters(e["type"] for e in raw_events))
 
 
 def derived_ids(settings, expected: int, timeout_s: float = 30) -> set[str]:
@@ -103,7 +108,9 @@ def test_the_log_published_twice_projects_like_one_clean_pass_and_rebuilds(
     ledger = ServiceProcess("ledger", settings, tmp_path).start().wait_healthy()
     try:
         publish(settings, events, times=2)
-        wait_for(lambda: caught_up(settings, ledger_count(events)), 90, "ledger caught up", ledger)
+        wait_for(lambda: caught_up(settings, events), 90, "ledger caught up", ledger)
+        assert {k: status(settings)[k] for k in ("events_applied", "reference_applied", "parked")} == {
+            **expected_counters(e["type"] for e in events), "parked": 0}  # each once, published twice
         assert checksum(database_url) == checksum(reference_url)
         expected = {e.id for e in clean_derived if e.type == "ledger.posting_applied"}
         published = derived_ids(settings, len(expected))
@@ -150,7 +157,7 @@ def test_killing_the_ledger_mid_stream_leaves_clean_pass_balances(make_settings,
         assert expected // 4 < killed_at <= ledger_count(events[:half]) < expected, "the kill did not land mid-stream"
         publish(settings, events[half:])
         ledger.start().wait_healthy()
-        wait_for(lambda: caught_up(settings, expected), 90, "ledger caught up after restart", ledger)
+        wait_for(lambda: caught_up(settings, events), 90, "ledger caught up after restart", ledger)
     finally:
         ledger.stop()
     reference_url = f"sqlite+aiosqlite:///{tmp_path / 'reference.db'}"

@@ -49,7 +49,7 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
         p = app.state.projection
         return Status(events_applied=c.get("events_applied", 0), reference_applied=c.get("reference_applied", 0),
                       applied_this_process=p.applied if p else 0, dead_lettered=p.dead_lettered if p else 0,
-                      journal_rows=c["journal_rows"], lag=await lag(p) if p else {})
+                      journal_rows=c["journal_rows"], parked=c["parked"], lag=await lag(p) if p else {})
 
     return app
 

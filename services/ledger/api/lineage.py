@@ -74,7 +74,8 @@ async def _indicator(conn, principal: Principal, indicator_id: str) -> dict:
 @router.get("/indicators", response_model=Page[IndicatorOut])
 async def list_indicators(principal: CurrentPrincipal, conn: Conn, region: RegionQ = None, budget_year: YearQ = None,
                           fund_code: str | None = None, doc_no: str | None = None,
-                          source: Literal["own_arrangement", "upper_transfer", "carry_over"] | None = None,
+                          source: Literal["own_arrangement", "upper_transfer", "horizontal_transfer",
+                                          "carry_over"] | None = None,
                           limit: Limit = 50, offset: Offset = 0):
     """Indicators in scope with their balances (per region × fund × indicator)."""
     p = await lists.indicators(conn, principal.scope(region), fund_code=fund_code, budget_year=budget_year,

@@ -30,9 +30,11 @@ class Page(BaseModel, Generic[T]):
 
 class MetricsOut(BaseModel):
     scale: Decimal = Field(description="资金规模: money entering the scope (own arrangements + transfers from above)")
-    available: Decimal = Field(description="received or arranged, less issued to lower levels and uncompiled advance issues")
-    allocated: Decimal = Field(description="allocated to own spending, projects and horizontal transfers")
+    available: Decimal = Field(description="received or arranged, less passed on (to lower levels, to other regions) "
+                               "and uncompiled advance issues")
+    allocated: Decimal = Field(description="allocated to own spending and projects (500201 + 5101 + 5201)")
     issued_to_lower: Decimal
+    horizontal_out: Decimal = Field(Decimal("0.00"), description="passed to other regions (地区间横向转移支付, 500203)")
     pending: Decimal = Field(description="待分配指标 (5001)")
     paid: Decimal = Field(description="valid payments with a payment date, not into special accounts, net of returns")
     uncompiled_advance: Decimal = Field(description="advance issues (提前下达) not compiled yet (1001)")
@@ -42,7 +44,8 @@ class MetricsOut(BaseModel):
     @classmethod
     def of(cls, m: Metrics, **extra: Any):
         return cls(scale=yuan(m.scale_fen), available=yuan(m.available_fen), allocated=yuan(m.allocated_fen),
-                   issued_to_lower=yuan(m.issued_to_lower_fen), pending=yuan(m.pending_fen), paid=yuan(m.paid_fen),
+                   issued_to_lower=yuan(m.issued_to_lower_fen), horizontal_out=yuan(m.horizontal_out_fen),
+                   pending=yuan(m.pending_fen), paid=yuan(m.paid_fen),
                    uncompiled_advance=yuan(m.uncompiled_fen), progress=m.progress, indicators=m.indicators, **extra)
 
 
@@ -305,11 +308,13 @@ class FundOut(BaseModel):
 
 class Status(BaseModel):
     status: str = "ok"
-    events_applied: int = Field(description="indicator and payment events applied")
+    events_applied: int = Field(description="indicator and payment events applied (a parked one once released)")
     reference_applied: int
     applied_this_process: int
     dead_lettered: int
     journal_rows: int
+    parked: int = Field(0, description="events waiting for another one (a correction for what it corrects, a "
+                                       "return for its payment): applied when it arrives")
     lag: dict[str, int]
 
 

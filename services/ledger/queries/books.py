@@ -10,9 +10,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from contracts.indicator import IndicatorSource
 from contracts.types import region_level, region_prefix
 from services.ledger import schema as s
 from services.ledger.interlock import root_fund
@@ -31,6 +32,9 @@ from services.ledger.statistics import (
     per_child,
     ranking,
 )
+
+
+TRANSFER_SOURCES = frozenset({IndicatorSource.upper_transfer.value, IndicatorSource.horizontal_transfer.value})
 
 
 @dataclass
@@ -66,14 +70,15 @@ async def books(conn: AsyncConnection, region: str) -> list[Book]:
     """Every indicator's books under `region` (with the issuer of the transfer it came from)."""
     i, t = s.indicators, s.transfers
     q = (select(i.c.indicator_id, i.c.region, i.c.fund_code, i.c.budget_year, i.c.compiled_year, i.c.source,
-                t.c.issuer_region, t.c.from_indicator_id, *(i.c[s.column_of(a)] for a in CHART))
+                func.coalesce(t.c.issuer_region, i.c.upper_region), t.c.from_indicator_id,
+                *(i.c[s.column_of(a)] for a in CHART))
          .select_from(i.outerjoin(t, t.c.transfer_id == i.c.upper_indicator_id)))
     prefix = region_prefix(region)
     if prefix:
         q = q.where(i.c.region.startswith(prefix))
     out = []
     for r in (await conn.execute(q)).all():
-        out.append(Book(r[0], r[1], r[2], r[4] or r[3], r[5] == "upper_transfer", r[6],
+        out.append(Book(r[0], r[1], r[2], r[4] or r[3], r[5] in TRANSFER_SOURCES, r[6],
                         dict(zip(CHART, r[8:], strict=True)), parent=r[7]))
     return out
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ledger import schema as s
@@ -11,4 +11,5 @@ from services.ledger import schema as s
 async def counters(conn: AsyncConnection) -> dict[str, int]:
     out = {r.name: int(r.value) for r in (await conn.execute(select(s.counters))).all()}
     out["journal_rows"] = int((await conn.execute(select(s.chain.c.last_seq))).scalar_one_or_none() or 0)
+    out["parked"] = int((await conn.execute(select(func.count()).select_from(s.parked))).scalar_one())
     return out
