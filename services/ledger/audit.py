@@ -37,7 +37,7 @@ def canonical(row: Mapping[str, Any]) -> bytes:
     )).encode()
 
 
-def link(prev_hash: str, row: Mapping[str, Any]) -> str:
+def link(prev_hash: str, row: Mapping[Any, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + b"|" + canonical(row)).hexdigest()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -60,7 +60,7 @@ def caught_up(status: Mapping[str, Any], expected: Mapping[str, int]) -> bool:
 def unlocks(e: Envelope) -> tuple[str, ...]:
     """What a parked event may wait for (`Batch.awaits`) that this event, once applied, provides."""
     if e.type == "payment.made":
-        return (f"event:{e.id}", f"payment:{e.data.payment_id}")
+        return (f"event:{e.id}", f"payment:{cast(Any, e.data).payment_id}")
     return (f"event:{e.id}",)
 
 
@@ -160,7 +160,8 @@ class BatchState:
         funds: set[str] = set()
         givers: set[str] = set()
         for e in events:  # dispatch on the type string: isinstance on pydantic models is slow
-            d, kind = e.data, e.type
+            d: Any = e.data  # the payload of the type `kind` names
+            kind = e.type
             if kind == "payment.made" or kind == "payment.returned":
                 ind.add(d.indicator_id)
                 pay.add(d.payment_id)

@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import TopicPartition
 from pydantic import ValidationError
@@ -116,7 +117,7 @@ async def _create_target(live_url: str, target_url: str | None) -> tuple[str, st
 async def _drop_target(live_url: str, target: str) -> None:
     if is_sqlite(live_url):
         for suffix in ("", "-wal", "-shm"):
-            Path(target + suffix).unlink(missing_ok=True)
+            Path(target + suffix).unlink(missing_ok=True)  # noqa: ASYNC240 - three small files, before the rebuild starts
         return
     import asyncpg
 
@@ -148,7 +149,7 @@ async def replay(settings: Settings, target_url: str, stop_at: dict[tuple[str, i
         active = {tp for tp in parts if await consumer.position(tp) < ends[tp]}
         last_progress = time.monotonic()
         while active:
-            records = []
+            records: list[Any] = []
             while active and len(records) < REPLAY_BATCH:  # a few polls' worth per transaction
                 batches = await consumer.getmany(*active, timeout_ms=500 if not records else 0,
                                                  max_records=REPLAY_BATCH - len(records))

@@ -91,12 +91,13 @@ class Batch(BatchState):
         """What an event cannot be booked without, when the ledger does not know it yet: a red-ink
         correction the event it corrects (nothing to reverse), a return its payment (its project, and
         whether it was spending at all)."""
+        d: Any = e.data  # the payload of the type `e.type` names
         if e.type == "indicator.corrected":
-            target = e.data.corrects_event_id
+            target = d.corrects_event_id
             if target != e.id and self.original_of(target) is None:
                 return f"event:{target}"
-        elif e.type == "payment.returned" and e.data.payment_id not in self.payments:
-            return f"payment:{e.data.payment_id}"
+        elif e.type == "payment.returned" and d.payment_id not in self.payments:
+            return f"payment:{d.payment_id}"
         return None
 
     def subject(self, e: Envelope, subject: str) -> None:
@@ -175,8 +176,8 @@ class Batch(BatchState):
     def on_indicator_corrected(self, e, d) -> None:
         """Red-ink correction (红字更正): reverse what is in force for the original, re-post it."""
         original = self.original_of(d.corrects_event_id)
-        applied = self.applied.get(original)
-        if applied is None or original == e.id:
+        applied = self.applied.get(original) if original is not None else None
+        if original is None or applied is None or original == e.id:
             raise LookupError(f"correction {e.id}: event {d.corrects_event_id} is unknown to the ledger")
         row = self.applied.rows[e.id]
         row.update(corrects=original, subject=applied["subject"])
@@ -359,7 +360,8 @@ class Batch(BatchState):
                     t["receipts"] -= 1
                     self.receipts.get(t["transfer_id"], set()).discard(subject)
                 self.check_interlock(e, t)
-        elif kind in ("indicator.issued", "indicator.allocated") and (t := self.transfers.get(subject)):
+        elif kind in ("indicator.issued", "indicator.allocated") and (issued := self.transfers.get(subject)):
+            t = issued
             t["issued_fen"] = (t["issued_fen"] or 0) + delta  # an issue, or a horizontal transfer (allocation id)
             self.check_interlock(e, t)
         elif kind == "payment.made" and (pay := self.payments.get(subject)):

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TypeVar
 
 from contracts.types import RegionLevel, region_level, region_within
 from services.ledger.postings import (
@@ -118,9 +119,12 @@ def metrics(books: Iterable[Book], scope: Scope) -> Metrics:
     return out
 
 
-def grouped(books: Iterable[Book], scope: Scope, key: Callable[[Book], Hashable | None]) -> dict[Hashable, Metrics]:
+K = TypeVar("K", bound=Hashable)
+
+
+def grouped(books: Iterable[Book], scope: Scope, key: Callable[[Book], K | None]) -> dict[K, Metrics]:
     """Metrics per key (books whose key is None are left out)."""
-    out: dict[Hashable, Metrics] = {}
+    out: dict[K, Metrics] = {}
     for book in books:
         if scope.selects(book) and (k := key(book)) is not None:
             out.setdefault(k, Metrics()).add(book, enters_scope=scope.enters(book))

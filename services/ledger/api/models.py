@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +17,10 @@ from services.ledger.statistics import Metrics
 T = TypeVar("T")
 
 
+@overload
+def yuan(fen: int) -> Decimal: ...
+@overload
+def yuan(fen: int | None) -> Decimal | None: ...
 def yuan(fen: int | None) -> Decimal | None:
     return None if fen is None else from_fen(int(fen))
 

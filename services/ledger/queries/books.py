@@ -7,7 +7,7 @@ province has a few thousand indicators, so this stays a few milliseconds."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -32,7 +32,6 @@ from services.ledger.statistics import (
     per_child,
     ranking,
 )
-
 
 TRANSFER_SOURCES = frozenset({IndicatorSource.upper_transfer.value, IndicatorSource.horizontal_transfer.value})
 
@@ -203,9 +202,9 @@ async def groups_view(conn: AsyncConnection, region: str, *, by: str, budget_yea
     indicator's fund at its region (谁主管、谁负责); indicators no group owns are under ''."""
     ref = await reference(conn)
     all_books = await books(conn, region)
-    cache: dict[tuple[str, str | None], dict | None] = {}
+    cache: dict[tuple[str, str | None], Mapping | None] = {}
 
-    def owner(b: Book) -> dict | None:
+    def owner(b: Book) -> Mapping | None:
         k = (b.region, b.fund_code)
         if k not in cache:
             cache[k] = group_of(b.region, b.fund_code, ref.groups)

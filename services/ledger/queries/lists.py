@@ -108,8 +108,8 @@ async def funds(conn: AsyncConnection, region: str, *, level: str | None = None,
     codes = [r["fund_code"] for r in result.items]
     linked: dict[str, list[str]] = {}
     if codes:
-        for r in (await conn.execute(select(links).where(links.c.fund_code.in_(codes)))).mappings():
-            linked.setdefault(r["fund_code"], []).append(r["upper_fund_code"])
+        for link_row in (await conn.execute(select(links).where(links.c.fund_code.in_(codes)))).mappings():
+            linked.setdefault(link_row["fund_code"], []).append(link_row["upper_fund_code"])
     for r in result.items:
         r["linked_upper_funds"] = sorted(linked.get(r["fund_code"], []))
     return result
