@@ -142,6 +142,8 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
                     ("DELETE", "/v1/targets/{target_id}"))},
     # The default channels (group "*") are the treasury group's to set; a member sets its own group's.
     ("notify", "POST", "/v1/targets"): only(201, *REGIONS, "role treasury"),
+    ("notify", "GET", "/v1/reminder-policies"): READ_LIST,
+    ("notify", "PUT", "/v1/reminder-policies/{rule_id}/{level}"): only(200, *REGIONS, "role treasury"),
     # access
     ("access", "GET", "/healthz"): PUBLIC,
     ("access", "GET", "/v1/status"): STATUS,
@@ -254,6 +256,7 @@ BODIES = {
                          "requested": {"display_name": "吴", "region": OWN, "roles": ["auditor"]}},
     "/v1/applications/{application_id}/reject": {"note": "材料不全"},
     "/v1/targets": {"group_code": "*", "channel": "webhook", "target": "https://hooks.example.cn/fundwatch"},
+    "/v1/reminder-policies/{rule_id}/{level}": {"remind_after": 3, "repeat_every": 2, "escalate_after": 5},
     "/v1/targets/{target_id}": {"group_code": "*", "channel": "webhook", "target": "https://hooks.example.cn/x"},
 }
 
@@ -277,7 +280,7 @@ def test_every_operation_against_every_caller(world):
             ledger_values = await _values(c, world.settings)
         values = {**ledger_values, "name": "payment.made", "client_id": "county-410324", "alert_id": "USE-05-m",
                   "disposition_id": "D-m", "rule_id": "USE-04", "username": "li-410324",
-                  "item_id": "999999", "delivery_id": "999999", "target_id": "999999"}
+                  "item_id": "999999", "delivery_id": "999999", "target_id": "999999", "level": "yellow"}
         query = {"/v1/search": {"q": "项目"}, "/v1/rules/{rule_id}/effective": {"budget_year": 2026},
                  "/v1/journal": {"indicator_id": values["indicator_id"], "account": "5201"}}
         documented = set()

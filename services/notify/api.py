@@ -21,6 +21,7 @@ from sse_starlette.sse import EventSourceResponse
 from contracts.alert import AlertLevel, DeliveryChannel
 from contracts.types import RegionCode, region_prefix
 from services.notify import store
+from services.notify.reminders import DEFAULTS
 from services.notify.routing import EVERY_GROUP, redact_url
 from services.runtime.auth import CurrentPrincipal, OptionalPrincipal, Principal, Role, require_roles
 from services.runtime.http import Health, Offset, limit_bodies
@@ -145,6 +146,30 @@ class TargetOut(_Utc):
     enabled: bool
     updated_by: str
     updated_at: dt.datetime
+
+
+class PolicyIn(BaseModel):
+    """Working days at a level before the first reminder, between reminders, before escalation."""
+
+    remind_after: int = Field(ge=1, le=60)
+    repeat_every: int = Field(ge=1, le=60)
+    escalate_after: int | None = Field(None, ge=1, le=120, description="yellow only; null = never")
+
+    @model_validator(mode="after")
+    def _order(self) -> PolicyIn:
+        if self.escalate_after is not None and self.escalate_after <= self.remind_after:
+            raise ValueError("escalate_after: must be later than remind_after")
+        return self
+
+
+class PolicyOut(_Utc):
+    rule_id: str
+    level: str
+    remind_after: int
+    repeat_every: int
+    escalate_after: int | None
+    updated_by: str | None = None
+    updated_at: dt.datetime | None = None
 
 
 def _engine(request: Request) -> AsyncEngine:
@@ -357,6 +382,28 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
         if row is None or (groups is not None and row["group_code"] not in (*groups, EVERY_GROUP)):
             raise HTTPException(404, f"target {target_id} not found")
         _may_act_for(principal, row["group_code"])
+
+    @app.get("/v1/reminder-policies", response_model=list[PolicyOut], summary="催办与督办规则 (reminder policies)")
+    async def policies(engine: EngineDep, principal: CurrentPrincipal) -> list[PolicyOut]:
+        async with engine.connect() as conn:
+            stored = await store.load_policies(conn)
+        defaults = [PolicyOut(rule_id="*", level=level, remind_after=p.remind_after, repeat_every=p.repeat_every,
+                              escalate_after=p.escalate_after) for level, p in DEFAULTS.items()
+                    if not any(s["rule_id"] == "*" and s["level"] == level for s in stored)]
+        return defaults + [PolicyOut(**s) for s in stored]
+
+    @app.put("/v1/reminder-policies/{rule_id}/{level}", response_model=PolicyOut,
+             summary="设置催办与督办规则 (per rule and level; rule '*' = every rule)")
+    async def set_policy(
+        engine: EngineDep, principal: Treasury, body: PolicyIn,
+        rule_id: Annotated[str, Path(pattern=r"^(\*|[A-Z]+-[0-9]{2})$")],
+        level: Literal["yellow", "red"],
+    ) -> PolicyOut:
+        if level == "red" and body.escalate_after is not None:
+            raise HTTPException(422, "escalate_after: a red alert is tracked until rectified, not escalated")
+        row = {"rule_id": rule_id, "level": level, **body.model_dump(), "updated_by": principal.user}
+        await store.set_policy(engine, row)
+        return PolicyOut(**row)
 
     return app
 

@@ -577,3 +577,41 @@ async def record_alert_state(conn: AsyncConnection, row: dict[str, Any]) -> None
     if row["level"] != found.level:
         values["since"] = row["since"]
     await conn.execute(update(alert_states).where(c.alert_id == row["alert_id"]).values(**values))
+
+
+# ---------------------------------------------------------------- reminders
+
+
+async def open_alerts(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(select(alert_states).where(alert_states.c.open.is_(True),
+                                                         alert_states.c.level.in_(["yellow", "red"])))
+    return [dict(r._mapping) for r in rows]
+
+
+async def sent_reminder_ids(conn: AsyncConnection) -> set[str]:
+    return {r[0] for r in await conn.execute(select(reminders.c.reminder_id))}
+
+
+async def add_reminder(conn: AsyncConnection, row: dict[str, Any]) -> bool:
+    """False when this reminder was sent before (its id is its identity)."""
+    result = await conn.execute(insert_ignore(conn, reminders, keys=("reminder_id",)), [row])
+    return result.rowcount == 1
+
+
+async def load_policies(conn: AsyncConnection) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in await conn.execute(
+        select(reminder_policies).order_by(reminder_policies.c.rule_id, reminder_policies.c.level))]
+
+
+async def set_policy(engine: AsyncEngine, row: dict[str, Any]) -> None:
+    values = {**row, "updated_at": utcnow()}
+    async with engine.begin() as conn:
+        await conn.execute(upsert(conn, reminder_policies, values, keys=("rule_id", "level"),
+                                  update={k: v for k, v in values.items() if k not in ("rule_id", "level")}))
+
+
+async def reminders_of(engine: AsyncEngine, alert_id: str) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(reminders).where(reminders.c.alert_id == alert_id)
+                                  .order_by(reminders.c.at, reminders.c.reminder_id))
+        return [dict(r._mapping) for r in rows]
