@@ -116,16 +116,19 @@ class ReminderWorker:
         self.on_event = on_event or (lambda: None)
 
     async def run(self, stop: asyncio.Event) -> None:
-
+        """A check every `notify_reminder_poll_s`, the first one poll after start (reminders are a
+        matter of days; a start is no reason to remind)."""
         while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.notify_reminder_poll_s)
+            if stop.is_set():
+                return
             try:
                 sent = await self.tick(dt.datetime.now(dt.UTC))
                 if sent:
                     log.info("sent %d reminders", sent)
-            except Exception:
+            except Exception:  # noqa: BLE001 - DB hiccup: try at the next poll
                 log.exception("reminders")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.notify_reminder_poll_s)
 
     async def tick(self, now: dt.datetime) -> int:
 
