@@ -13,14 +13,16 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
+import httpx
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, HttpUrl, field_validator, model_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sse_starlette.sse import EventSourceResponse
 
 from contracts.alert import AlertLevel, DeliveryChannel
 from contracts.types import RegionCode, region_prefix
-from services.notify import store
+from services.notify import report, store
 from services.notify.reminders import DEFAULTS
 from services.notify.routing import EVERY_GROUP, redact_url
 from services.runtime.auth import CurrentPrincipal, OptionalPrincipal, Principal, Role, require_roles
@@ -193,6 +195,7 @@ def _may_act_for(principal: Principal, group_code: str) -> None:
 def _target_out(row: dict[str, Any]) -> TargetOut:
     return TargetOut(**{**row, "target": redact_url(row["target"]) if row["channel"] != "email" else row["target"]})
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (at most 500)")]
+ReportId = Annotated[str, Path(pattern=r"^20[0-9]{2}-[0-9]{2}\.[0-9]{2,12}\.[A-Za-z0-9_.*-]{1,40}$")]
 
 
 def _groups(principal: Principal, requested: str | None) -> tuple[str, ...] | None:
@@ -204,7 +207,23 @@ def _groups(principal: Principal, requested: str | None) -> tuple[str, ...] | No
     return allowed
 
 
-def create_app(engine: AsyncEngine, projection: Projection | None = None, settings: Settings | None = None) -> FastAPI:
+class ReportIn(BaseModel):
+    month: str = Field(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    region: RegionCode
+    group_code: str | None = Field(None, max_length=40, description="业务组; omitted = the treasury group's overall")
+
+
+class ReportRef(_Utc):
+    report_id: str
+    month: dt.date
+    region: str
+    group_code: str
+    generated_at: dt.datetime
+    generated_by: str
+
+
+def create_app(engine: AsyncEngine, projection: Projection | None = None, settings: Settings | None = None,
+               ledger: httpx.AsyncClient | None = None) -> FastAPI:
     app = FastAPI(
         title="fundwatch notify",
         description="预警信息推送：按“谁主管、谁负责”路由至业务组，收件箱与推送记录。",
@@ -212,6 +231,7 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
     )
     app.state.engine = engine
     app.state.projection = projection
+    app.state.ledger = ledger  # the ledger API, for the monthly report's spending figures
     if settings is not None:
         app.state.settings = settings
     limit_bodies(app, settings.max_body_bytes if settings else 1 << 20)
@@ -405,7 +425,57 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
         await store.set_policy(engine, row)
         return PolicyOut(**row)
 
+    @app.post("/v1/reports", response_model=dict[str, Any], status_code=201,
+              summary="生成月度监控情况报告 (generate the monthly monitoring report)")
+    async def create_report(engine: EngineDep, principal: Operator, body: ReportIn, request: Request) -> dict:
+        region = principal.scope(body.region)
+        if body.group_code is None and not principal.has_role(Role.treasury):
+            raise HTTPException(403, "group_code: the overall report is the treasury group's; name your group")
+        if body.group_code is not None:
+            _may_act_for(principal, body.group_code)
+        client: httpx.AsyncClient | None = request.app.state.ledger
+        if client is None:
+            raise HTTPException(503, "the ledger API is not configured for notify")
+        month = dt.date.fromisoformat(f"{body.month}-01")
+        try:
+            return await report.generate(engine, client, month, region, body.group_code, principal.user,
+                                         headers={"Authorization": request.headers.get("authorization", "")})
+        except httpx.HTTPError as exc:
+            raise HTTPException(502, f"the ledger API did not answer: {exc}") from exc
+
+    @app.get("/v1/reports", response_model=list[ReportRef], summary="月度报告列表 (monthly reports)")
+    async def reports(engine: EngineDep, principal: CurrentPrincipal) -> list[ReportRef]:
+        groups = principal.group_filter
+        return [ReportRef(**r) for r in await store.list_reports(engine, region_prefix=principal.prefix,
+                                                                 groups=groups)]
+
+    async def _report(engine: AsyncEngine, principal: Principal, report_id: str) -> dict[str, Any]:
+        row = await store.get_report(engine, report_id)
+        groups = principal.group_filter
+        if row is None or not principal.can_see(row["region"]) or (groups is not None
+                                                                  and row["group_code"] not in groups):
+            raise HTTPException(404, f"report {report_id} not found in your scope")
+        return row
+
+    @app.get("/v1/reports/{report_id}", response_model=dict[str, Any], summary="报告数据 (the report's numbers)")
+    async def report_json(engine: EngineDep, principal: CurrentPrincipal, report_id: ReportId) -> dict:
+        return {"report_id": report_id, **json.loads((await _report(engine, principal, report_id))["summary"])}
+
+    @app.get("/v1/reports/{report_id}/xlsx", summary="报告 Excel", response_class=Response,
+             responses={200: {"content": {XLSX: {}}}})
+    async def report_xlsx(engine: EngineDep, principal: CurrentPrincipal, report_id: ReportId) -> Response:
+        row = await _report(engine, principal, report_id)
+        return Response(row["xlsx"], media_type=XLSX,
+                        headers={"content-disposition": f'attachment; filename="report-{report_id}.xlsx"'})
+
+    @app.get("/v1/reports/{report_id}/html", summary="报告（可打印网页）", response_class=HTMLResponse)
+    async def report_html(engine: EngineDep, principal: CurrentPrincipal, report_id: ReportId) -> HTMLResponse:
+        return HTMLResponse((await _report(engine, principal, report_id))["html"])
+
     return app
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _values(body: TargetIn) -> dict[str, Any]:

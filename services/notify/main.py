@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import httpx
+
 from contracts.topics import Family
 from services.notify import store
 from services.notify.api import create_app
@@ -39,8 +41,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             tracking=store.tracking, outbox=store.outbox, apply=make_apply(settings), producer=producer,
         )
         worker = DeliveryWorker(settings, engine, on_outcome=projection.wake_relay)
-        reminders = ReminderWorker(settings, engine, on_event=projection.wake_relay)
-        app = create_app(engine, projection, settings)
+        ledger = httpx.AsyncClient(base_url=settings.url("ledger"), timeout=30)
+        cleanup.push_async_callback(ledger.aclose)
+        reminders = ReminderWorker(settings, engine, on_event=projection.wake_relay, ledger=ledger)
+        app = create_app(engine, projection, settings, ledger)
         app.state.audit = AuditSink(settings, producer, "notify")
         await serve(app, settings.host, settings.notify_port, [projection.run, worker.run, reminders.run], stop)
 

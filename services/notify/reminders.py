@@ -19,14 +19,17 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.alert import AlertLevel, AlertReminded, ReminderKind
 from contracts.envelope import make_event
 from contracts.topics import Family
-from services.notify import channels, store
+from contracts.types import region_prefix
+from services.notify import channels, report, store
 from services.notify.handlers import fan_out
 from services.notify.routing import TREASURY, settings_targets, targets_for
+from services.runtime.auth import Role, issue_token
 from services.runtime.calendar import local_date, working_days_between
 from services.runtime.settings import Settings
 
@@ -110,7 +113,9 @@ class ReminderWorker:
     """Each poll: every open yellow/red alert's due reminders, each sent in one transaction with
     its `alert.reminded` event (the alert's history, via the outbox) and its messages."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine, on_event: Callable[[], None] | None = None) -> None:
+    def __init__(self, settings: Settings, engine: AsyncEngine, on_event: Callable[[], None] | None = None,
+                 ledger: httpx.AsyncClient | None = None) -> None:
+        self.ledger = ledger
         self.settings = settings
         self.engine = engine
         self.on_event = on_event or (lambda: None)
@@ -127,8 +132,32 @@ class ReminderWorker:
                 sent = await self.tick(dt.datetime.now(dt.UTC))
                 if sent:
                     log.info("sent %d reminders", sent)
-            except Exception:  # noqa: BLE001 - DB hiccup: try at the next poll
-                log.exception("reminders")
+                made = await self.monthly(local_date(dt.datetime.now(dt.UTC)))
+                if made:
+                    log.info("made %d monthly reports", made)
+            except Exception:  # DB or ledger hiccup: try at the next poll
+                log.exception("reminders / monthly reports")
+
+    async def monthly(self, today: dt.date) -> int:
+        """On the first working day of a month: last month's reports, each group's and the
+        treasury group's overall one, for every configured region (once; on demand by API too)."""
+        if self.ledger is None or today != report.first_working_day(today.year, today.month):
+            return 0
+        if self.settings.auth_secret is None:
+            log.warning("monthly reports need auth_secret (to read the ledger API); none made")
+            return 0
+        month = report.previous_month(today)
+        made = 0
+        for region in self.settings.notify_report_regions:
+            token = issue_token(self.settings, "notify", region, roles=(Role.auditor,))
+            groups = await store.report_groups(self.engine, region_prefix(region))
+            for group in [None, *groups]:
+                if await store.report_exists(self.engine, report.report_id(month, region, group)):
+                    continue
+                await report.generate(self.engine, self.ledger, month, region, group, "notify",
+                                      headers={"Authorization": f"Bearer {token}"})
+                made += 1
+        return made
 
     async def tick(self, now: dt.datetime) -> int:
 
