@@ -275,7 +275,8 @@ def _apps(world) -> dict[str, tuple[object, object]]:
     ingest = ingest_app(s, engine)
     ingest.state.audit = AuditSink(s, None, "ingest")  # no broker here: refusals are logged, not sent
     return {"ingest": (ingest, engine), "ledger": (ledger_app(engine, None, s), engine),
-            "alerts": (alerts_app(engine, s), engine), "notify": (notify_app(engine, None, s, _ledger_client(engine, s)), engine),
+            "alerts": (alerts_app(engine, s), engine),
+            "notify": (notify_app(engine, None, s, _ledger_client(engine, s)), engine),
             "access": (access_app(engine, s), engine)}
 
 

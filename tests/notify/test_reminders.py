@@ -72,7 +72,8 @@ async def test_worker_sends_each_reminder_once_into_the_alerts_history(sqlite_ur
             ("agri", "escalation"), ("agri", "raised"), ("agri", "reminder"), ("bureau", "escalation"),
             ("treasury", "escalation")]
         async with engine.connect() as conn:
-            events = [parse_event(r.value) for r in await conn.execute(select(store.outbox).order_by(store.outbox.c.seq))]
+            rows = await conn.execute(select(store.outbox).order_by(store.outbox.c.seq))
+            events = [parse_event(r.value) for r in rows]
         assert [(e.type, e.data.kind.value, e.data.working_days) for e in events] == [
             ("alert.reminded", "reminder", 3), ("alert.reminded", "escalation", 5)]
         async with engine.begin() as conn:  # what the alerts read model does with them

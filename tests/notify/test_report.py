@@ -36,7 +36,8 @@ def t(alert_id: str, seq: int, kind: str, level: str, at: dt.datetime, *, region
     data = AlertTransitioned(
         alert_id=alert_id, transition_id=f"{alert_id}.{seq}", transition=AlertTransitionKind(kind), rule_id=rule_id,
         category=category, title_zh="重复支付" if rule_id == "USE-05" else "非建档立卡对象", title_en="x",
-        subject=f"payment/{alert_id}", level=AlertLevel(level), from_level=AlertLevel(from_level) if from_level else None,
+        subject=f"payment/{alert_id}", level=AlertLevel(level),
+        from_level=AlertLevel(from_level) if from_level else None,
         open=open_, group_code="agri", at=at, corrective_actions=actions or [],
         evidence=[AlertEvidence(event_id=f"e-{alert_id}", type="payment.made", facts={"amount": amount})]
         if amount else [])
