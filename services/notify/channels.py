@@ -152,12 +152,12 @@ def _rfc3339(moment: dt.datetime) -> str:
 def alertmanager_bodies(listed: Sequence[Listed], *, receiver: str, console: str) -> list[tuple[dict, int]]:
     """The Alertmanager webhook payload, version 4 (prometheus/alertmanager notify/webhook):
     one group (same rule and region), its alerts with labels and annotations."""
-    out = []
+    out: list[tuple[dict, int]] = []
     first = listed[0]
     group_labels = {"alertname": first.rule_id, "region": first.region}
     for i in range(0, len(listed), MAX_LISTED):
         chunk = listed[i:i + MAX_LISTED]
-        alerts = []
+        alerts: list[dict[str, Any]] = []
         for x in chunk:
             firing = x.open and x.level != "green"
             labels = {"alertname": x.rule_id, "rule_id": x.rule_id, "region": x.region, "severity": x.level,

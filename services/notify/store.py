@@ -425,7 +425,7 @@ def _target_values(values: dict[str, Any], user: str) -> dict[str, Any]:
 async def create_target(engine: AsyncEngine, values: dict[str, Any], user: str) -> int:
     async with engine.begin() as conn:
         result = await conn.execute(targets.insert().values(**_target_values(values, user)))
-        return int(result.inserted_primary_key[0])
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 async def update_target(engine: AsyncEngine, target_id: int, values: dict[str, Any], user: str) -> bool:
@@ -483,7 +483,7 @@ async def flush_group(conn: AsyncConnection, key: str, messages: Sequence[tuple[
     for row, item_ids in messages:
         values = {"status": PENDING, "attempts": 0, "next_attempt_at": now, "updated_at": now, **row}
         result = await conn.execute(deliveries.insert().values(**values))
-        delivery_id = int(result.inserted_primary_key[0])
+        delivery_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         taken = await conn.execute(update(items).where(items.c.id.in_(item_ids), items.c.delivery_id.is_(None))
                                    .values(delivery_id=delivery_id))
         if taken.rowcount != len(item_ids):
