@@ -475,7 +475,7 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
     return app
 
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX = report.XLSX
 
 
 def _values(body: TargetIn) -> dict[str, Any]:

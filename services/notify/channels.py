@@ -276,6 +276,10 @@ async def send(client: httpx.AsyncClient, smtp: Smtp, *, channel: str, target: s
             message["Message-ID"] = f"<{hashlib.sha256(msg_id.encode()).hexdigest()[:32]}@fundwatch>"
             message.set_content(mail["text"])
             message.add_alternative(mail["html"], subtype="html")
+            for a in mail.get("attachments", []):  # the monthly report's workbook
+                maintype, subtype = a["mime"].split("/", 1)
+                message.add_attachment(base64.b64decode(a["content_b64"]), maintype=maintype, subtype=subtype,
+                                       filename=a["filename"])
             await aiosmtplib.send(message, hostname=smtp.host, port=smtp.port, timeout=smtp.timeout_s)
             return None
         headers = {"content-type": "application/json"}

@@ -12,6 +12,7 @@ sent once."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import json
@@ -154,10 +155,31 @@ class ReminderWorker:
             for group in [None, *groups]:
                 if await store.report_exists(self.engine, report.report_id(month, region, group)):
                     continue
-                await report.generate(self.engine, self.ledger, month, region, group, "notify",
-                                      headers={"Authorization": f"Bearer {token}"})
+                made_report = await report.generate(self.engine, self.ledger, month, region, group, "notify",
+                                                    headers={"Authorization": f"Bearer {token}"})
+                await self.mail_report(made_report, region, group or TREASURY)
                 made += 1
         return made
+
+    async def mail_report(self, made: dict, region: str, group: str) -> None:
+        """The report to the group's own e-mail targets, with its workbook attached (once)."""
+        row = await store.get_report(self.engine, made["report_id"])
+        assert row is not None
+        title = report.title_of(made)
+        async with self.engine.begin() as conn:
+            for t in await store.load_targets(conn):
+                if t.channel != "email" or t.group_code != group:
+                    continue
+                body = {"to": [a.strip() for a in t.target.split(",") if a.strip()], "subject": title,
+                        "text": f"{title}\n\n详见附件，或登录平台查看：{self.settings.notify_console_url}\n",
+                        "html": row["html"],
+                        "attachments": [{"filename": f"月度监控情况报告-{made['report_id']}.xlsx",
+                                         "mime": report.XLSX,
+                                         "content_b64": base64.b64encode(row["xlsx"]).decode()}]}
+                await store.add_delivery(conn, {
+                    "alert_id": f"report:{made['report_id']}"[:100], "transition_id": "report", "channel": "email",
+                    "target_key": t.key, "group_code": group, "region": region, "target": t.target, "alerts": 0,
+                    "payload": json.dumps(body, ensure_ascii=False)})
 
     async def tick(self, now: dt.datetime) -> int:
 

@@ -156,6 +156,13 @@ async def ledger_figures(client: httpx.AsyncClient, region: str,
 
 # ---------------------------------------------------------------- rendering
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def title_of(s: Mapping[str, Any]) -> str:
+    return _title(s)
+
+
 def _title(s: Mapping[str, Any]) -> str:
     who = f"{s['group']}业务组" if s["group"] else "国库业务组（汇总）"
     return f"{s['month'][:4]}年{int(s['month'][5:])}月财政扶贫资金动态监控情况报告 — {who} — 区划{s['region']}"

@@ -19,12 +19,14 @@ from services import demo
 from services.ledger import offline
 from services.ledger.api import create_app as ledger_app
 from services.ledger.recorder import consumed
-from services.notify import report
+from services.notify import report, store
+from services.notify.delivery import DeliveryWorker
 from services.notify.api import create_app
 from services.notify.reminders import ReminderWorker
 from services.runtime.db import make_engine, migrate
 from tests.clients import token_header
-from tests.notify.test_channels import project, settings_for
+from tests.notify.receivers import SmtpReceiver
+from tests.notify.test_channels import drain, project, settings_for
 
 pytestmark = pytest.mark.store
 BJ = dt.timezone(dt.timedelta(hours=8))
@@ -126,13 +128,26 @@ async def test_monthly_report_on_the_demo_ledger(demo_ledger) -> None:
             assert [r["report_id"] for r in (await client.get("/v1/reports", headers=member)).json()] == [
                 "2026-03.410324.agri"]
 
-        # Scheduled: on the first working day of April, March's reports are made once.
-        worker = ReminderWorker(settings_for(database_url=sqlite_url, notify_report_regions=["410324"]), engine,
-                                ledger=ledger)
+        # Scheduled: on the first working day of April, March's reports are made once and mailed.
+        smtp = SmtpReceiver()
+        await store.create_target(engine, {"group_code": "agri", "channel": "email", "target": "nongye@czj.example",
+                                           "secret": None, "levels": [], "categories": [], "rule_ids": [],
+                                           "recipients": [], "enabled": True}, "tests")
+        scheduled = settings_for(database_url=sqlite_url, notify_report_regions=["410324", "410325"],
+                                 notify_smtp_port=smtp.port)
+        worker = ReminderWorker(scheduled, engine, ledger=ledger)
         assert report.first_working_day(2026, 4) == dt.date(2026, 4, 1)
         assert await worker.monthly(dt.date(2026, 4, 2)) == 0
-        assert await worker.monthly(dt.date(2026, 4, 1)) == 1  # the overall one; agri's exists
+        assert await worker.monthly(dt.date(2026, 4, 1)) == 3  # 410324 overall (agri's exists), 410325 both
         assert await worker.monthly(dt.date(2026, 4, 1)) == 0
+        await drain(DeliveryWorker(scheduled, engine))
+        smtp.close()
+        [mail] = smtp.messages
+        assert mail["Subject"] == "2026年3月财政扶贫资金动态监控情况报告 — agri业务组 — 区划410325"
+        [attachment] = list(mail.iter_attachments())
+        assert attachment.get_filename() == "月度监控情况报告-2026-03.410325.agri.xlsx"
+        sheet = load_workbook(io.BytesIO(attachment.get_content()))["预警概况"]
+        assert [c.value for c in sheet[3]] == ["本月新发", 0, 1, 0, 0, 1]
     finally:
         await ledger.aclose()
         await engine.dispose()
