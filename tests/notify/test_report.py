@@ -20,8 +20,8 @@ from services.ledger import offline
 from services.ledger.api import create_app as ledger_app
 from services.ledger.recorder import consumed
 from services.notify import report, store
-from services.notify.delivery import DeliveryWorker
 from services.notify.api import create_app
+from services.notify.delivery import DeliveryWorker
 from services.notify.reminders import ReminderWorker
 from services.runtime.db import make_engine, migrate
 from tests.clients import token_header
