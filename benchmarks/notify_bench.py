@@ -6,11 +6,13 @@ whether every alert arrived exactly once, and latency from the transition's comm
 database to its receiver, p50/p99 (the broker hop before it is not included).
 
     .venv/bin/python benchmarks/notify_bench.py [N] [regions] [rules]
+    FUNDWATCH_BENCH_DB=postgresql+asyncpg://postgres@127.0.0.1:5432/<empty db> … (PostgreSQL instead of SQLite)
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import statistics
 import sys
@@ -38,7 +40,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def main(n: int, regions: int, rules: int) -> None:
-    url = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
+    url = os.environ.get("FUNDWATCH_BENCH_DB") or f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
     await migrate_async(url, "notify")
     engine = make_engine(url)
     settings = Settings(notify_group_wait_s=1.0, notify_group_interval_s=5.0, notify_retry_base_s=0.2,
