@@ -149,7 +149,7 @@ class ReminderWorker:
             return 0
         month = report.previous_month(today)
         made = 0
-        for region in self.settings.notify_report_regions:
+        for region in [r.strip() for r in self.settings.notify_report_regions.split(",") if r.strip()]:
             token = issue_token(self.settings, "notify", region, roles=(Role.auditor,))
             groups = await store.report_groups(self.engine, region_prefix(region))
             for group in [None, *groups]:

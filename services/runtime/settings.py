@@ -72,8 +72,8 @@ class Settings(BaseSettings):
     notify_robot_per_minute: int = Field(20, description="企业微信/钉钉 robots accept at most this many a minute")
     notify_stream_max_s: float = Field(300.0, description="an SSE connection ends after this; clients resume")
     notify_reminder_poll_s: float = Field(600.0, description="how often reminders and the monthly report are due")
-    notify_report_regions: list[str] = Field(default_factory=lambda: ["000000"],
-                                             description="regions whose monthly reports are made on the first working day")
+    notify_report_regions: str = Field("000000", description="regions (comma-separated) whose monthly reports "
+                                                             "are made on the first working day")
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:

@@ -133,7 +133,7 @@ async def test_monthly_report_on_the_demo_ledger(demo_ledger) -> None:
         await store.create_target(engine, {"group_code": "agri", "channel": "email", "target": "nongye@czj.example",
                                            "secret": None, "levels": [], "categories": [], "rule_ids": [],
                                            "recipients": [], "enabled": True}, "tests")
-        scheduled = settings_for(database_url=sqlite_url, notify_report_regions=["410324", "410325"],
+        scheduled = settings_for(database_url=sqlite_url, notify_report_regions="410324,410325",
                                  notify_smtp_port=smtp.port)
         worker = ReminderWorker(scheduled, engine, ledger=ledger)
         assert report.first_working_day(2026, 4) == dt.date(2026, 4, 1)
