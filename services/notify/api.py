@@ -195,6 +195,7 @@ def _may_act_for(principal: Principal, group_code: str) -> None:
 def _target_out(row: dict[str, Any]) -> TargetOut:
     return TargetOut(**{**row, "target": redact_url(row["target"]) if row["channel"] != "email" else row["target"]})
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (at most 500)")]
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="row id")]  # the columns are 32-bit
 ReportId = Annotated[str, Path(pattern=r"^20[0-9]{2}-[0-9]{2}\.[0-9]{2,12}\.[A-Za-z0-9_.*-]{1,40}$")]
 
 
@@ -301,11 +302,11 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
         )
 
     @app.post("/v1/inbox/{item_id}/read", response_model=InboxItem, summary="标记已读 (mark read)")
-    async def read(engine: EngineDep, principal: Operator, item_id: Annotated[int, Path(ge=1)]) -> InboxItem:
+    async def read(engine: EngineDep, principal: Operator, item_id: RowId) -> InboxItem:
         return await _mark(engine, principal, item_id, "read")
 
     @app.post("/v1/inbox/{item_id}/ack", response_model=InboxItem, summary="确认收到 (acknowledge)")
-    async def ack(engine: EngineDep, principal: Operator, item_id: Annotated[int, Path(ge=1)]) -> InboxItem:
+    async def ack(engine: EngineDep, principal: Operator, item_id: RowId) -> InboxItem:
         return await _mark(engine, principal, item_id, "acked")
 
     async def _mark(engine: AsyncEngine, principal: Principal, item_id: int, what: str) -> InboxItem:
@@ -323,8 +324,8 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
              response_class=EventSourceResponse)
     async def stream(
         engine: EngineDep, principal: CurrentPrincipal, request: Request,
-        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", pattern=r"^[0-9]{1,18}$")] = None,
-        after: Annotated[int | None, Query(ge=0, description="resume after this event id (as Last-Event-ID)")] = None,
+        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", pattern=r"^[0-9]{1,9}$")] = None,
+        after: Annotated[int | None, Query(ge=0, le=2_147_483_647, description="resume after this event id (as Last-Event-ID)")] = None,
     ) -> EventSourceResponse:
         """One event per inbox row the caller may see (`id` = its inbox id, `event` = the
         transition, `data` = the inbox item); a reconnecting client sends `Last-Event-ID` and gets
@@ -356,7 +357,7 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
     @app.post("/v1/deliveries/{delivery_id}/resend", response_model=DeliveryItem, status_code=202,
               summary="重新推送 (send a message again)")
     async def resend(engine: EngineDep, principal: Operator,
-                     delivery_id: Annotated[int, Path(ge=1)]) -> DeliveryItem:
+                     delivery_id: RowId) -> DeliveryItem:
         row = await store.get_delivery(engine, delivery_id)
         allowed = principal.group_filter
         if row is None or not principal.can_see(row["region"]) or (allowed is not None
@@ -383,7 +384,7 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
 
     @app.put("/v1/targets/{target_id}", response_model=TargetOut, summary="修改推送渠道 (change a channel)")
     async def update_target(engine: EngineDep, principal: Operator, body: TargetIn,
-                            target_id: Annotated[int, Path(ge=1)]) -> TargetOut:
+                            target_id: RowId) -> TargetOut:
         await _own_target(engine, principal, target_id)
         _may_act_for(principal, body.group_code)
         await store.update_target(engine, target_id, _values(body), principal.user)
@@ -392,7 +393,7 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
         return _target_out(row)
 
     @app.delete("/v1/targets/{target_id}", status_code=204, summary="删除推送渠道 (remove a channel)")
-    async def delete_target(engine: EngineDep, principal: Operator, target_id: Annotated[int, Path(ge=1)]) -> None:
+    async def delete_target(engine: EngineDep, principal: Operator, target_id: RowId) -> None:
         await _own_target(engine, principal, target_id)
         await store.delete_target(engine, target_id)
 
@@ -440,6 +441,10 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
         try:
             return await report.generate(engine, client, month, region, body.group_code, principal.user,
                                          headers={"Authorization": request.headers.get("authorization", "")})
+        except httpx.HTTPStatusError as exc:  # the ledger's own refusal (e.g. an unknown region) is the caller's
+            code = exc.response.status_code
+            raise HTTPException(code if 400 <= code < 500 else 502,
+                                f"the ledger API answered {code}: {exc.response.text[:300]}") from exc
         except httpx.HTTPError as exc:
             raise HTTPException(502, f"the ledger API did not answer: {exc}") from exc
 
