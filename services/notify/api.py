@@ -325,7 +325,8 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
     async def stream(
         engine: EngineDep, principal: CurrentPrincipal, request: Request,
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", pattern=r"^[0-9]{1,9}$")] = None,
-        after: Annotated[int | None, Query(ge=0, le=2_147_483_647, description="resume after this event id (as Last-Event-ID)")] = None,
+        after: Annotated[int | None, Query(ge=0, le=2_147_483_647,
+                                           description="resume after this event id (as Last-Event-ID)")] = None,
     ) -> EventSourceResponse:
         """One event per inbox row the caller may see (`id` = its inbox id, `event` = the
         transition, `data` = the inbox item); a reconnecting client sends `Last-Event-ID` and gets
