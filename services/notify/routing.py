@@ -93,13 +93,16 @@ def flush_due(oldest: dt.datetime, last_flush: dt.datetime | None, now: dt.datet
     return last_flush is None or (now - last_flush).total_seconds() >= interval_s
 
 
+ROBOT_WINDOW_S = 61.0  # a minute, plus a second for the send itself: the robot counts arrivals, not claims
+
+
 def robot_slot(sent: Sequence[dt.datetime], now: dt.datetime, per_minute: int) -> dt.datetime | None:
     """None when a robot may take one more message now (fewer than `per_minute` sent in the last
     minute), else the moment it may: the message waits in the queue until then, never dropped."""
-    recent = sorted(t for t in sent if (now - t).total_seconds() < 60)
+    recent = sorted(t for t in sent if (now - t).total_seconds() < ROBOT_WINDOW_S)
     if len(recent) < per_minute:
         return None
-    return recent[len(recent) - per_minute] + dt.timedelta(seconds=60)
+    return recent[len(recent) - per_minute] + dt.timedelta(seconds=ROBOT_WINDOW_S)
 
 
 def redact_url(url: str) -> str:

@@ -163,12 +163,12 @@ async def test_robot_limit_queues_and_never_drops(engine, receivers) -> None:
     for _minute in range(3):
         await drain(worker)
         sent.append(len(wecom.accepted))
-        wecom.clock_offset_s += 61
+        wecom.clock_offset_s += 62
         async with engine.begin() as conn:  # a minute passes for the robot's window
             d = store.deliveries.c
             for row in (await conn.execute(select(d.id, d.sent_at).where(d.sent_at.is_not(None)))).all():
                 await conn.execute(update(store.deliveries).where(d.id == row.id)
-                                   .values(sent_at=row.sent_at - dt.timedelta(seconds=61)))
+                                   .values(sent_at=row.sent_at - dt.timedelta(seconds=62)))
             await conn.execute(update(store.deliveries).where(d.status == store.PENDING)
                                .values(next_attempt_at=store.utcnow()))
     assert sent == [2, 4, 5]

@@ -97,9 +97,9 @@ def test_group_wait_then_group_interval() -> None:
 def test_robot_slot_queues_past_the_per_minute_limit() -> None:
     now = dt.datetime(2026, 3, 2, 9, 0, 0)
     sent = [now - dt.timedelta(seconds=s) for s in (70, 50, 30, 10)]
-    assert robot_slot(sent, now, 4) is None  # the one 70 s ago is outside the minute
-    assert robot_slot(sent, now, 3) == now + dt.timedelta(seconds=10)  # when the oldest of the 3 leaves it
-    assert robot_slot(sent, now, 2) == now + dt.timedelta(seconds=30)
+    assert robot_slot(sent, now, 4) is None  # the one 70 s ago is outside the minute (+ 1 s margin)
+    assert robot_slot(sent, now, 3) == now + dt.timedelta(seconds=11)  # when the oldest of the 3 leaves it
+    assert robot_slot(sent, now, 2) == now + dt.timedelta(seconds=31)
 
 
 def test_dingtalk_signature_is_hmac_of_timestamp_and_secret() -> None:
