@@ -85,8 +85,11 @@ class DispositionRefused(Data):
 
 class DeliveryChannel(StrEnum):
     inbox = "inbox"
-    webhook = "webhook"
-    email = "email"
+    webhook = "webhook"  # generic, signed per Standard Webhooks; one message per transition
+    email = "email"  # SMTP, HTML + text
+    wecom = "wecom"  # 企业微信 group robot (markdown)
+    dingtalk = "dingtalk"  # 钉钉 robot (signed markdown)
+    alertmanager = "alertmanager"  # Prometheus Alertmanager webhook payload, version 4
 
 
 class DeliveryStatus(StrEnum):
@@ -105,3 +108,25 @@ class NotificationDelivered(Data):
     status: DeliveryStatus
     attempts: int = Field(ge=1)
     last_error: str | None = Field(None, max_length=500)
+
+
+class ReminderKind(StrEnum):
+    reminder = "reminder"  # 催办: yellow without a disposition after N working days, to the group
+    escalation = "escalation"  # 督办: after M working days, to the treasury group and the upper bureau
+    tracking = "tracking"  # 跟踪提醒: red, until rectified
+
+
+class AlertReminded(Data):
+    """notify reminded a group of an open alert (or escalated it): an entry in the alert's history."""
+
+    reminder_id: Identifier = Field(description="alert_id, kind and ordinal: the same reminder has the same id")
+    alert_id: Identifier
+    kind: ReminderKind
+    ordinal: int = Field(ge=1, description="the n-th reminder of this kind for this alert")
+    level: AlertLevel
+    rule_id: str = Field(pattern=r"^[A-Z]+-[0-9]{2}$")
+    group_code: str = Field(max_length=40)
+    recipients: list[str] = Field(default_factory=list, max_length=10, description="groups reminded (group codes)")
+    working_days: int = Field(ge=0, description="working days the alert has been at this level")
+    at: dt.datetime
+    text_zh: str = Field(max_length=500)

@@ -99,6 +99,7 @@ EVENT_TYPES: dict[str, tuple[type[Data], Family]] = {
     "ledger.progress": (ledger.LedgerProgress, Family.ledger),
     "alert.transitioned": (alert.AlertTransitioned, Family.alert),
     "alert.disposition_refused": (alert.DispositionRefused, Family.alert),
+    "alert.reminded": (alert.AlertReminded, Family.alert),
     "alert.disposition_filed": (control.DispositionFiled, Family.alert_command),
     "rule.configured": (control.RuleConfigured, Family.rule_config),
     "notification.delivered": (alert.NotificationDelivered, Family.notification),

@@ -56,14 +56,16 @@ class Loop:
 
 
 def test_every_api_survives_generated_requests(make_settings, tmp_path):
-    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}")
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}", notify_stream_max_s=0.05)
     seed_world(settings)
     key = api_key(settings)
     token = issue_token(settings, "fuzzer", "000000", ("agri-410324",), roles=tuple(Role))
     loop = Loop()
     engine = make_engine(settings.database_url)
     apps = {"ingest": ingest_app(settings, engine), "ledger": ledger_app(engine, None, settings),
-            "alerts": alerts_app(engine, settings), "notify": notify_app(engine, None, settings),
+            "alerts": alerts_app(engine, settings),
+            "notify": notify_app(engine, None, settings, httpx.AsyncClient(  # the report reads the ledger API
+                transport=httpx.ASGITransport(app=ledger_app(engine, None, settings)), base_url="http://ledger")),
             "access": access_app(engine, settings)}
     sent: Counter[str] = Counter()
     statuses: Counter[int] = Counter()

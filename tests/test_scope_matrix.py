@@ -142,6 +142,24 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     ("notify", "GET", "/v1/inbox"): READ_LIST,
     ("notify", "GET", "/v1/deliveries"): READ_LIST,
     ("notify", "GET", "/v1/routes"): READ_LIST,
+    ("notify", "GET", "/v1/stream"): READ_LIST,  # ends after notify_stream_max_s (set short below)
+    ("notify", "GET", "/v1/targets"): READ_LIST,
+    # Operators act on their groups' items: the treasury group on every group's, a member on its own; none here.
+    **{("notify", m, p): _bad(lambda c: 404 if c in (*REGIONS, "role treasury", "role member") else 403)
+       for m, p in (("POST", "/v1/inbox/{item_id}/read"), ("POST", "/v1/inbox/{item_id}/ack"),
+                    ("POST", "/v1/deliveries/{delivery_id}/resend"), ("PUT", "/v1/targets/{target_id}"),
+                    ("DELETE", "/v1/targets/{target_id}"))},
+    # The default channels (group "*") are the treasury group's to set; a member sets its own group's.
+    ("notify", "POST", "/v1/targets"): only(201, *REGIONS, "role treasury"),
+    ("notify", "GET", "/v1/reminder-policies"): READ_LIST,
+    # The monthly report of 410324 (overall: the treasury group's); its reading in scope, not a member's.
+    ("notify", "POST", "/v1/reports"): _bad(lambda c: 403 if c == "other county" else 201 if c in (
+        *REGIONS, "role treasury") else 403),
+    ("notify", "GET", "/v1/reports"): READ_LIST,
+    **{("notify", "GET", p): _bad(lambda c: 403 if c == "role sysadmin" else 404 if c in ("other county", "role member")
+                                   else 200)
+       for p in ("/v1/reports/{report_id}", "/v1/reports/{report_id}/xlsx", "/v1/reports/{report_id}/html")},
+    ("notify", "PUT", "/v1/reminder-policies/{rule_id}/{level}"): only(200, *REGIONS, "role treasury"),
     # access
     ("access", "GET", "/healthz"): PUBLIC,
     ("access", "GET", "/v1/status"): STATUS,
@@ -215,7 +233,7 @@ def seed_world(settings: Settings) -> None:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('matrix') / 'fundwatch.db'}"
-    settings = Settings(database_url=url, auth_secret=TEST_SECRET, topic_prefix="matrix",
+    settings = Settings(database_url=url, auth_secret=TEST_SECRET, topic_prefix="matrix", notify_stream_max_s=0.1,
                         kafka_bootstrap="127.0.0.1:1")  # no broker: nothing here may need one
     seed_world(settings)
     return SimpleNamespace(url=url, settings=settings)
@@ -253,6 +271,10 @@ BODIES = {
     "/v1/applications": {"kind": "open", "username": "wu-410324", "unit": "农业股",
                          "requested": {"display_name": "吴", "region": OWN, "roles": ["auditor"]}},
     "/v1/applications/{application_id}/reject": {"note": "材料不全"},
+    "/v1/targets": {"group_code": "*", "channel": "webhook", "target": "https://hooks.example.cn/fundwatch"},
+    "/v1/reports": {"month": "2026-03", "region": OWN},
+    "/v1/reminder-policies/{rule_id}/{level}": {"remind_after": 3, "repeat_every": 2, "escalate_after": 5},
+    "/v1/targets/{target_id}": {"group_code": "*", "channel": "webhook", "target": "https://hooks.example.cn/x"},
 }
 
 
@@ -262,8 +284,15 @@ def _apps(world) -> dict[str, tuple[object, object]]:
     ingest = ingest_app(s, engine)
     ingest.state.audit = AuditSink(s, None, "ingest")  # no broker here: refusals are logged, not sent
     return {"ingest": (ingest, engine), "ledger": (ledger_app(engine, None, s), engine),
-            "alerts": (alerts_app(engine, s), engine), "notify": (notify_app(engine, None, s), engine),
+            "alerts": (alerts_app(engine, s), engine),
+            "notify": (notify_app(engine, None, s, _ledger_client(engine, s)), engine),
             "access": (access_app(engine, s), engine)}
+
+
+def _ledger_client(engine, settings: Settings) -> httpx.AsyncClient:
+    """notify's monthly report reads the (seeded) ledger API."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=ledger_app(engine, None, settings)),
+                             base_url="http://ledger")
 
 
 def test_every_operation_against_every_caller(world):
@@ -275,7 +304,9 @@ def test_every_operation_against_every_caller(world):
             ledger_values = await _values(c, world.settings)
         values = {**ledger_values, "name": "payment.made", "client_id": "county-410324", "alert_id": "USE-05-m",
                   "disposition_id": "D-m", "rule_id": "USE-04", "username": "li-410324",
-                  "letter_id": "0"}
+                  "letter_id": "0",
+                  "item_id": "999999", "delivery_id": "999999", "target_id": "999999", "level": "yellow",
+                  "report_id": f"2026-03.{OWN}.all"}
         query = {"/v1/search": {"q": "项目"}, "/v1/rules/{rule_id}/effective": {"budget_year": 2026},
                  "/v1/journal": {"indicator_id": values["indicator_id"], "account": "5201"}}
         documented = set()

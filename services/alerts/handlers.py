@@ -4,7 +4,8 @@ its transaction, so a batch, its tracking offsets and these rows commit together
 - `alert.transitioned`: the transition in the alert's history, the alert's current state.
 - `alert.disposition_refused`: the disposition is marked refused, with the state machine's reason.
 - `alert.disposition_filed` (command topic): the disposition is recorded as filed.
-- `rule.configured` (rule-config topic): the configuration the API shows."""
+- `rule.configured` (rule-config topic): the configuration the API shows.
+- `alert.reminded` (notify's reminders and escalations): an entry in the alert's history."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.alert import AlertTransitioned, DispositionRefused
+from contracts.alert import AlertReminded, AlertTransitioned, DispositionRefused
 from contracts.control import DispositionFiled, RuleConfigured
 from services.alerts import store
 from services.runtime.projection import Delivery, Outgoing
@@ -28,6 +29,8 @@ async def apply(conn: AsyncConnection, batch: Sequence[Delivery]) -> list[Outgoi
             await store.record_filed(conn, event.region, event.time, data)
         elif isinstance(data, DispositionRefused):
             await store.record_refused(conn, event.region, data)
+        elif isinstance(data, AlertReminded):
+            await store.record_reminder(conn, data)
         elif isinstance(data, RuleConfigured):
             await store.record_config(conn, data, event.time, event_id=event.id, region=event.region)
     return []

@@ -179,6 +179,16 @@ async def record_transition(conn: AsyncConnection, region: str, t: Any) -> None:
                            .values(status=APPLIED, transition_id=t.transition_id, decided_at=at, reason=None))
 
 
+async def record_reminder(conn: AsyncConnection, r: Any) -> None:
+    """notify's `alert.reminded`: a history row after the transition it followed (no state change)."""
+    seq = (await conn.execute(select(alerts.c.transitions).where(alerts.c.alert_id == r.alert_id))).scalar() or 0
+    await conn.execute(insert_ignore(conn, transitions, keys=("transition_id",)), [{
+        "transition_id": r.reminder_id, "alert_id": r.alert_id, "seq": seq, "kind": r.kind.value,
+        "from_level": None, "level": r.level.value, "open": True, "actor": "notify", "at": naive(r.at),
+        "method": None, "findings": r.text_zh, "evidence": "[]", "disposition_id": None,
+        "corrective_actions": "[]", "attachments": "[]"}])
+
+
 async def record_filed(conn: AsyncConnection, region: str, at: dt.datetime, d: Any) -> None:
     """A disposition seen on the command topic (or filed by this API): status `filed` unless decided."""
     await conn.execute(insert_ignore(conn, dispositions, keys=("disposition_id",)), [{
@@ -269,7 +279,7 @@ async def get_alert(conn: AsyncConnection, alert_id: str) -> dict[str, Any] | No
 
 async def history(conn: AsyncConnection, alert_id: str) -> list[dict[str, Any]]:
     rows = await conn.execute(select(transitions).where(transitions.c.alert_id == alert_id)
-                              .order_by(transitions.c.seq))
+                              .order_by(transitions.c.seq, transitions.c.at))
     out = []
     for r in rows:
         d = dict(r._mapping)

@@ -1,20 +1,29 @@
-"""Webhook delivery worker: POST due deliveries, retry with exponential backoff, publish the outcome.
+"""Delivery worker: group waiting alerts into messages, send due messages on their channel,
+retry with exponential backoff, publish the outcome.
 
-Guarantee: at-least-once. The POST happens before the attempt is recorded, so a crash between
-the two re-sends the alert after the lease expires. Receivers de-duplicate by the
-`X-Fundwatch-Delivery: <alert_id>/<transition_id>/webhook` header, which is the same on every
-attempt. The final outcome (delivered, or failed after `notify_max_attempts`) and its
+Grouping (`flush`): the items of one target, rule and region become one message (several
+when a receiver's size limit splits it) once routing.flush_due says so; the message rows
+and the items' link to them commit in one transaction, so each (alert, transition, target)
+is listed in exactly one message, across crashes. Robots' per-minute limits are kept by
+deferring a message (routing.robot_slot), never by dropping it.
+
+Sending: at-least-once. The send happens before the attempt is recorded, so a crash between
+the two re-sends the message after the lease expires; webhook receivers de-duplicate by the
+Standard Webhooks `webhook-id` (also sent as `X-Fundwatch-Delivery`), which is
+`<alert_id>/<transition_id>/<channel>` and the same on every attempt. The final outcome
+(delivered, or failed after `notify_max_attempts`) and its
 `notification.delivered` event are committed in one transaction; the Projection's outbox relay
 then publishes the event on the notification topic."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import asyncio
 import datetime as dt
+import json
 import logging
 import uuid
+from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -23,8 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.alert import DeliveryStatus, NotificationDelivered
 from contracts.envelope import Envelope, make_event
 from contracts.topics import Family
-from services.notify import store
-from services.notify.routing import redact_url
+from services.notify import channels, store
+from services.notify.channels import Listed, Smtp
+from services.notify.routing import flush_due, redact_url, robot_slot
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,19 +53,28 @@ def delivery_header(row: dict[str, Any]) -> str:
     return f"{row['alert_id']}/{row['transition_id']}/{row['channel']}"
 
 
+ROBOTS = frozenset({"wecom", "dingtalk"})
+MAX_GROUP_ITEMS = 5000  # items taken into one flush of a group (the rest go in the next)
+
+
 class DeliveryWorker:
     def __init__(self, settings: Settings, engine: AsyncEngine,
                  on_outcome: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.on_outcome = on_outcome or (lambda: None)
+        self.secret = channels.webhook_secret(settings)
+        self.smtp = Smtp(settings.notify_smtp_host, settings.notify_smtp_port, settings.notify_mail_from,
+                         settings.notify_timeout_s)
+        self.robot_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def run(self, stop: asyncio.Event) -> None:
         async with httpx.AsyncClient(timeout=self.settings.notify_timeout_s, follow_redirects=False) as client:
             while not stop.is_set():
                 try:
+                    await self.flush(store.utcnow())
                     due = await store.due_deliveries(self.engine, store.utcnow(), BATCH)
-                except Exception:  # noqa: BLE001 - DB hiccup: keep the loop alive
+                except Exception:
                     log.exception("cannot read due deliveries")
                     due = []
                 outcomes = await asyncio.gather(*(self.attempt(client, row) for row in due), return_exceptions=True)
@@ -68,11 +87,72 @@ class DeliveryWorker:
                     except TimeoutError:
                         pass
 
+    async def flush(self, now: dt.datetime) -> int:
+        """Every group whose wait is over becomes its message(s); returns the messages made."""
+        made = 0
+        for key, oldest, last in await store.waiting_groups(self.engine):
+            if not flush_due(oldest, last, now, wait_s=self.settings.notify_group_wait_s,
+                             interval_s=self.settings.notify_group_interval_s):
+                continue
+            async with self.engine.begin() as conn:
+                waiting = await store.waiting_items(conn, key, MAX_GROUP_ITEMS)
+                if not waiting:
+                    continue
+                target = await self.target_of(conn, waiting[0]["target_key"])
+                if target is None:  # the target was deleted since: its items have nowhere to go
+                    log.warning("group %s: target %s no longer exists", key, waiting[0]["target_key"])
+                    continue
+                messages = self.messages(target, waiting)
+                if await store.flush_group(conn, key, messages, now):
+                    made += len(messages)
+                else:
+                    await conn.rollback()
+        return made
+
+    async def target_of(self, conn: Any, target_key: str) -> Any:
+        for t in await store.load_targets(conn):
+            if t.key == target_key:
+                return t
+        return None
+
+    def messages(self, target: Any, waiting: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[int]]]:
+        listed = [Listed.from_event(json.loads(i["payload"])) for i in waiting]
+        bodies = channels.format_message(target.channel, listed, target=target.target,
+                                         receiver=waiting[0]["group_code"],
+                                         console=self.settings.notify_console_url, recipients=target.recipients)
+        out, at = [], 0
+        for part, (body, n) in enumerate(bodies, 1):
+            chunk = waiting[at:at + n]
+            at += n
+            first = chunk[0]
+            out.append(({"alert_id": first["alert_id"], "transition_id": f"g{first['id']}.{part}",
+                         "channel": target.channel, "target_key": target.key, "group_code": first["group_code"],
+                         "region": first["region"], "target": target.target, "alerts": n,
+                         "payload": json.dumps(body, ensure_ascii=False)}, [i["id"] for i in chunk]))
+        return out
+
     async def attempt(self, client: httpx.AsyncClient, row: dict[str, Any]) -> None:
+        if row["channel"] in ROBOTS:
+            async with self.robot_locks[row["target_key"]]:  # the count and the send, one at a time per robot
+                now = store.utcnow()
+                sent = await store.sent_times(self.engine, row["target_key"], now - dt.timedelta(seconds=60))
+                slot = robot_slot(sent, now, self.settings.notify_robot_per_minute)
+                if slot is not None:
+                    await store.defer(self.engine, row["id"], slot)
+                    return
+                await self._attempt(client, row)
+        else:
+            await self._attempt(client, row)
+
+    async def _attempt(self, client: httpx.AsyncClient, row: dict[str, Any]) -> None:
         lease = store.utcnow() + dt.timedelta(seconds=self.settings.notify_timeout_s + 5)
         if not await store.claim(self.engine, row, lease):
             return
-        error = await self.post(client, row)
+        key = row.get("target_key") or ""
+        secret = self.secret if key.startswith("settings:") or not key else \
+            (await store.target_secrets(self.engine, [key])).get(key)
+        error = await channels.send(client, self.smtp, channel=row["channel"], target=row["target"], secret=secret,
+                                    body=row["payload"], msg_id=delivery_header(row))
         attempts = row["attempts"] + 1
         if error is None:
             status = store.DELIVERED
@@ -91,33 +171,23 @@ class DeliveryWorker:
                                          key=event.key, value=event.to_json())
         if recorded and status != store.PENDING:
             self.on_outcome()  # the relay publishes the outcome event now rather than at its next poll
-        log.info("delivery %s attempt %d: %s%s", delivery_header(row), attempts, status,
-                 f" ({error})" if error else "")
-
-    async def post(self, client: httpx.AsyncClient, row: dict[str, Any]) -> str | None:
-        """One POST; None on 2xx, else a short reason."""
-        try:
-            response = await client.post(
-                row["target"],
-                content=row["payload"].encode(),
-                headers={"content-type": "application/json", "X-Fundwatch-Delivery": delivery_header(row)},
-            )
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"[:500]
-        if response.is_success:
-            return None
-        return f"HTTP {response.status_code}: {response.text[:200]}"[:500]
+        if status == store.FAILED:  # an operator must see this and can resend it (POST /v1/deliveries/{id}/resend)
+            log.warning("delivery %s (id %s) to %s failed after %d attempts: %s", delivery_header(row), row["id"],
+                        redact_url(row["target"]), attempts, error)
+        elif error:
+            log.info("delivery %s attempt %d failed, retrying: %s", delivery_header(row), attempts, error)
 
 
 def outcome_event(row: dict[str, Any], *, status: str, attempts: int, error: str | None) -> Envelope:
     """The `notification.delivered` event of a final outcome; its id is derived from the
     delivery key, so a repeated outcome is recognisably the same event."""
     data = NotificationDelivered(
-        alert_id=row["alert_id"], transition_id=row["transition_id"], channel=row["channel"],
+        alert_id=row["alert_id"], transition_id=row["transition_id"][:100], channel=row["channel"],
         group_code=row["group_code"], target=redact_url(row["target"]), status=DeliveryStatus(status),
         attempts=attempts, last_error=error if status == store.FAILED else None,
     )
     return make_event(
-        "notification.delivered", data, id=str(uuid.uuid5(_EVENT_NS, delivery_header(row))),
+        "notification.delivered", data,
+        id=str(uuid.uuid5(_EVENT_NS, f"{delivery_header(row)}/{row.get('target_key') or ''}")),
         region=row["region"], time=dt.datetime.now(dt.UTC), source="/fundwatch/notify", subject=row["alert_id"],
     )

@@ -1,16 +1,19 @@
 """`fundwatch serve notify`: the API, the projection of the reference and alert topics, and
-the webhook delivery worker, in one process."""
+the delivery worker (grouping, channels, retries) and the reminder worker, in one process."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
+import httpx
+
 from contracts.topics import Family
 from services.notify import store
 from services.notify.api import create_app
 from services.notify.delivery import DeliveryWorker
 from services.notify.handlers import make_apply
+from services.notify.reminders import ReminderWorker
 from services.runtime.audit import AuditSink
 from services.runtime.db import make_engine, migrate_async
 from services.runtime.kafka import ensure_topics, make_producer, wait_for_broker
@@ -38,9 +41,12 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             tracking=store.tracking, outbox=store.outbox, apply=make_apply(settings), producer=producer,
         )
         worker = DeliveryWorker(settings, engine, on_outcome=projection.wake_relay)
-        app = create_app(engine, projection, settings)
+        ledger = httpx.AsyncClient(base_url=settings.url("ledger"), timeout=30)
+        cleanup.push_async_callback(ledger.aclose)
+        reminders = ReminderWorker(settings, engine, on_event=projection.wake_relay, ledger=ledger)
+        app = create_app(engine, projection, settings, ledger)
         app.state.audit = AuditSink(settings, producer, "notify")
-        await serve(app, settings.host, settings.notify_port, [projection.run, worker.run], stop)
+        await serve(app, settings.host, settings.notify_port, [projection.run, worker.run, reminders.run], stop)
 
 
 def main(settings: Settings) -> int:

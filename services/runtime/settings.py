@@ -64,6 +64,19 @@ class Settings(BaseSettings):
     notify_max_attempts: int = 6
     notify_retry_base_s: float = 0.5
     notify_timeout_s: float = 5.0
+    notify_webhook_secret: SecretStr | None = Field(None, description="Standard Webhooks secret (whsec_…) of the "
+                                                    "settings' webhooks; derived from auth_secret when unset")
+    notify_smtp_host: str = "127.0.0.1"
+    notify_smtp_port: int = 25
+    notify_mail_from: str = "fundwatch@localhost"
+    notify_console_url: str = Field("http://localhost:8080", description="links in messages point here")
+    notify_group_wait_s: float = Field(30.0, description="a group's first message waits this long for more alerts")
+    notify_group_interval_s: float = Field(300.0, description="then at most one message per group this often")
+    notify_robot_per_minute: int = Field(20, description="企业微信/钉钉 robots accept at most this many a minute")
+    notify_stream_max_s: float = Field(300.0, description="an SSE connection ends after this; clients resume")
+    notify_reminder_poll_s: float = Field(600.0, description="how often reminders and the monthly report are due")
+    notify_report_regions: str = Field("000000", description="regions (comma-separated) whose monthly reports "
+                                                             "are made on the first working day")
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:

@@ -15,13 +15,13 @@ from sqlalchemy import func, select
 from contracts.envelope import parse_event
 from services.notify import store
 from services.notify.api import create_app
-from tests.clients import token_header
-from tests.conftest import TEST_SECRET
 from services.notify.delivery import DeliveryWorker
 from services.notify.handlers import make_apply
 from services.runtime.db import make_engine, migrate_async
 from services.runtime.projection import Delivery
 from services.runtime.settings import Settings
+from tests.clients import token_header
+from tests.conftest import TEST_SECRET
 from tests.notify.builders import alert_event, group_event
 
 HOOK = "http://hooks.invalid/agri?token=secret"
