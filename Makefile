@@ -34,7 +34,7 @@ test-fast: install
 	$(PY) -m pytest -q -p no:cacheprovider -m unit $(PYTEST_ARGS) tests
 
 lint: install
-	$(VENV)/bin/ruff check services contracts tests benchmarks
+	$(VENV)/bin/ruff check services contracts
 	$(VENV)/bin/mypy
 
 schemas: install

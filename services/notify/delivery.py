@@ -18,6 +18,7 @@ then publishes the event on the notification topic."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -82,10 +83,8 @@ class DeliveryWorker:
                 for row, error in errors:  # the row is retried when its lease runs out
                     log.error("delivery %s: %r", delivery_header(row), error)
                 if not due or errors:
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=IDLE_POLL_S)
-                    except TimeoutError:
-                        pass
 
     async def flush(self, now: dt.datetime) -> int:
         """Every group whose wait is over becomes its message(s); returns the messages made."""

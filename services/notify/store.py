@@ -227,7 +227,7 @@ async def replace_routes(
     c = group_routes.c
     await conn.execute(delete(group_routes).where(c.scope == scope, c.group_code == group_code))
     rows = [{"scope": scope, "fund_code": f, "group_code": group_code, "group_name": group_name}
-            for f in (fund_codes or [None])]
+            for f in ([*fund_codes] if fund_codes else [None])]  # no funds: one route for all of the scope's
     await conn.execute(group_routes.insert(), rows)
 
 
@@ -377,7 +377,7 @@ async def counts(engine: AsyncEngine) -> dict[str, Any]:
         for channel, status, n, listed in per_channel.all():
             channels.setdefault(channel, {})[status] = n
             channels[channel][f"{status}_alerts"] = int(listed)
-        return {"by_level": {k: n for k, n in levels.all()}, "deliveries": {k: n for k, n in statuses.all()},
+        return {"by_level": dict(levels.all()), "deliveries": dict(statuses.all()),
                 "channels": channels, "waiting_items": int(waiting)}
 
 
