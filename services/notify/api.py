@@ -422,7 +422,9 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
         level: Literal["yellow", "red"],
     ) -> PolicyOut:
         if level == "red" and body.escalate_after is not None:
-            raise HTTPException(422, "escalate_after: a red alert is tracked until rectified, not escalated")
+            # in the shape of a validation error (the documented 422), naming the field
+            raise HTTPException(422, [{"loc": ["body", "escalate_after"], "type": "value_error",
+                                       "msg": "a red alert is tracked until rectified, not escalated"}])
         row = {"rule_id": rule_id, "level": level, **body.model_dump(), "updated_by": principal.user}
         await store.set_policy(engine, row)
         return PolicyOut(**row)
