@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 import httpx
 import openpyxl
@@ -118,7 +119,7 @@ def test_a_disposition_yellow_to_red_to_green_and_a_refusal(login, platform):
     page.select_option("select[name=method]", "visit")
     page.fill("textarea[name=findings]", "走访核实：非建档立卡户")
     page.click("#disposition-form button[type=submit]")
-    expect(page.locator("#alert-level")).to_contain_text("红灯", timeout=30000)
+    until_level(page, "红灯")
     expect(page.locator("#timeline")).to_contain_text("核实违规")
     expect(page.locator("#timeline")).to_contain_text("实地走访")
 
@@ -128,7 +129,7 @@ def test_a_disposition_yellow_to_red_to_green_and_a_refusal(login, platform):
     page.fill("textarea[name=findings]", "已追回资金并通报")
     page.fill("textarea[name=attachments]", "oss://dispositions/处理单-001.pdf")
     page.click("#disposition-form button[type=submit]")
-    expect(page.locator("#alert-level")).to_contain_text("绿灯", timeout=30000)
+    until_level(page, "绿灯")
     expect(page.locator("#alert-status")).to_have_text("已办结")
     expect(page.locator("#timeline li").last).to_contain_text("纠正措施：收回资金、通报")
     expect(page.locator("#dispositions .ds-applied")).to_have_count(2)
@@ -213,3 +214,18 @@ def test_api_docs_render_without_the_internet(platform, browser):
     expect(page.locator("h1").first).to_contain_text("fundwatch alerts", timeout=30000)
     assert outside == []
     page.close()
+
+
+def until_level(page, text: str, timeout_s: float = 180) -> None:
+    """The alert page shows level `text`: the disposition goes through the broker to the worker and
+    back to the alert read model, and the page may reload between the two (the disposition decided,
+    the alert not stored yet), so look again until it shows — what is asserted is the end state."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            expect(page.locator("#alert-level")).to_contain_text(text, timeout=10000)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            page.reload()

@@ -49,7 +49,7 @@ def test_metrics_and_readiness_of_ingest_and_ledger(make_settings, sqlite_url, t
             text = httpx.get(f"{settings.url('ledger')}/metrics", timeout=5).text
             return _metric(text, "fundwatch_events_applied_total", service="ledger", topic=topic)
 
-        assert wait_for(lambda: applied() == 3.0 and applied(), 60, "3 applied in the ledger's metrics", ledger) == 3
+        assert wait_for(lambda: applied() == 3.0 and applied(), 240, "3 applied in the ledger's metrics", ledger) == 3
         text = httpx.get(f"{settings.url('ledger')}/metrics", timeout=5).text
         assert _metric(text, "fundwatch_events_in_total", service="ledger", topic=topic) >= 3.0  # at least once
         lag = [line for line in text.splitlines() if line.startswith("fundwatch_consumer_lag{")
