@@ -65,7 +65,9 @@ def test_every_api_survives_generated_requests(make_settings, tmp_path):
     apps = {"ingest": ingest_app(settings, engine), "ledger": ledger_app(engine, None, settings),
             "alerts": alerts_app(engine, settings),
             "notify": notify_app(engine, None, settings, httpx.AsyncClient(  # the report reads the ledger API
-                transport=httpx.ASGITransport(app=ledger_app(engine, None, settings)), base_url="http://ledger")),
+                transport=httpx.ASGITransport(app=ledger_app(engine, None, settings)), base_url="http://ledger"),
+                httpx.AsyncClient(  # ... and the alerts API
+                    transport=httpx.ASGITransport(app=alerts_app(engine, settings)), base_url="http://alerts")),
             "access": access_app(engine, settings)}
     sent: Counter[str] = Counter()
     statuses: Counter[int] = Counter()

@@ -620,26 +620,6 @@ async def reminders_of(engine: AsyncEngine, alert_id: str) -> list[dict[str, Any
 # ---------------------------------------------------------------- monthly reports
 
 
-async def transitions_for_report(engine: AsyncEngine, *, region_prefix: str, group: str | None,
-                                 before: dt.datetime) -> list[dict[str, Any]]:
-    """Every alert transition received before `before` in the region (of the group, if given):
-    its `alert.transitioned` data with the region added, once per transition."""
-    conditions = [inbox.c.region.startswith(region_prefix, autoescape=True), inbox.c.received_at < before]
-    if group:
-        conditions.append(inbox.c.group_code == group)
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    async with engine.connect() as conn:
-        for r in await conn.execute(select(inbox.c.alert_id, inbox.c.transition_id, inbox.c.region, inbox.c.payload)
-                                    .where(*conditions)):
-            envelope = json.loads(r.payload)
-            if envelope.get("type") != "alert.transitioned":
-                continue
-            data = envelope["data"]
-            data["at"] = dt.datetime.fromisoformat(str(data["at"]).replace("Z", "+00:00"))
-            out[(r.alert_id, r.transition_id)] = {**data, "region": r.region}
-    return list(out.values())
-
-
 async def save_report(engine: AsyncEngine, row: dict[str, Any]) -> None:
     async with engine.begin() as conn:
         await conn.execute(delete(reports).where(reports.c.report_id == row["report_id"]))
@@ -668,8 +648,3 @@ async def list_reports(engine: AsyncEngine, *, region_prefix: str, groups: Seque
         return [dict(r._mapping) for r in await conn.execute(query)]
 
 
-async def report_groups(engine: AsyncEngine, region_prefix: str) -> list[str]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(select(inbox.c.group_code).distinct()
-                                  .where(inbox.c.region.startswith(region_prefix, autoescape=True)))
-        return sorted(r[0] for r in rows)
