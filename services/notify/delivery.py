@@ -116,9 +116,7 @@ class DeliveryWorker:
                     await store.release(self.engine, [r["id"] for r in rows[i + 1:]], slot)
                     return
             return
-        key = rows[0].get("target_key") or ""
-        secret = self.secret if key.startswith("settings:") or not key else \
-            (await store.target_secrets(self.engine, [key])).get(key)
+        secret = await self.secret_of(rows[0])
         lease_s = self.settings.notify_timeout_s + 5
         lease = {"until": store.utcnow() + dt.timedelta(seconds=lease_s)}
         claimed = await store.claim_many(self.engine, rows, lease["until"])
@@ -220,12 +218,19 @@ class DeliveryWorker:
         lease = store.utcnow() + dt.timedelta(seconds=self.settings.notify_timeout_s + 5)
         if not await store.claim(self.engine, row, lease):
             return
-        key = row.get("target_key") or ""
-        secret = self.secret if key.startswith("settings:") or not key else \
-            (await store.target_secrets(self.engine, [key])).get(key)
+        secret = await self.secret_of(row)
         error = await channels.send(client, self.smtp, channel=row["channel"], target=row["target"], secret=secret,
                                     body=row["payload"], msg_id=delivery_header(row))
         await self.record([(row, error)])
+
+    async def secret_of(self, row: dict[str, Any]) -> str | None:
+        """The target's own secret; a webhook without one is signed with the settings' secret
+        (Standard Webhooks has no unsigned form)."""
+        key = row.get("target_key") or ""
+        if key.startswith("settings:") or not key:
+            return self.secret
+        own = (await store.target_secrets(self.engine, [key])).get(key)
+        return own or (self.secret if row["channel"] == "webhook" else None)
 
     async def record(self, outcomes: list[tuple[dict[str, Any], str | None]]) -> None:
         """The attempts' outcomes, and each final one's `notification.delivered`, in one transaction."""
