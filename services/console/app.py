@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from services.console import export, text
+from services.console import export, routing_pages, text
 from services.console.session import (
     Api,
     ApiError,
@@ -442,6 +442,7 @@ def create_app(settings: Settings) -> FastAPI:
             return await _login_required(request, LoginRequired())
         return page(request, "error.html", None, message=exc.message, status=exc.status)
 
+    routing_pages.install(app, page, api, names)  # /routing 通知路由 (its own module)
     return app
 
 
