@@ -93,7 +93,7 @@ def ind01_deadline(cfg: RuleConfig, issue: IndicatorDoc) -> DeadlineItem:
     return open_item("IND-01", f"transfer/{issue.indicator_id}", receiver, "indicator", start, due,
                      bell, f"transfer {issue.indicator_id} ({issue.doc_no}) issued {issue.on} to be registered by "
                      f"{receiver}", (issue.evidence(),), issue.fund, issue.budget_year,
-                     text_zh=f"{issue.on} 下达的转移支付指标 {issue.indicator_id}（{issue.doc_no}）应由 {receiver} "
+                     text_zh=f"{issue.on} 下达的转移支付指标 {issue.indicator_id}（{issue.doc_no}）应由接收地区 {receiver} "
                              f"在 {cfg.int('working_days')} 个工作日内登记接收")
 
 

@@ -40,7 +40,7 @@ def ben01_not_in_registry(cfg: RuleConfig, p: Pay, line: Line, status: str | Non
     why = "removed from" if status == "removed" else "not found in"
     return _f("BEN-01", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid} on {p.day} is {why} "
                                  f"the poor-household registry",
-              f"{_who(line)} 于 {p.day} 经支付 {p.pid} 获得 {yuan(line.paid)}，"
+              f"{_who(line)}于 {p.day} 经支付 {p.pid} 获得 {yuan(line.paid)}，"
               f"{'已被移出' if status == 'removed' else '不在'}建档立卡贫困人口名单")
 
 
@@ -57,7 +57,7 @@ def ben02_disqualifying_record(cfg: RuleConfig, p: Pay, line: Line, records: Seq
     first = hits[0]
     return _f("BEN-02", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid} has a {first.kind} "
                                  f"record of {first.date} ({first.record_id})",
-              f"{_who(line)} 经支付 {p.pid} 获得 {yuan(line.paid)}，但 {first.date} 有{word(RECORDS, first.kind)}记录"
+              f"{_who(line)}经支付 {p.pid} 获得 {yuan(line.paid)}，但 {first.date} 有{word(RECORDS, first.kind)}记录"
               f"（{first.record_id}），不符合享受条件", (first.ev,))
 
 
@@ -69,7 +69,7 @@ def ben03_deceased(cfg: RuleConfig, p: Pay, line: Line, records: Sequence[Record
         return None
     return _f("BEN-03", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid} on {p.day} died on "
                                  f"{deaths[0].date}",
-              f"{_who(line)} 于 {p.day} 经支付 {p.pid} 获得 {yuan(line.paid)}，但已于 {deaths[0].date} 死亡",
+              f"{_who(line)}于 {p.day} 经支付 {p.pid} 获得 {yuan(line.paid)}，但已于 {deaths[0].date} 死亡",
               (deaths[0].ev,))
 
 
@@ -106,8 +106,8 @@ def ben04_twice(cfg: RuleConfig, p: Pay, line: Line, history: Sequence[tuple[Pay
         out.append(_f("BEN-04", later, later_line,
                       f"{later_line.name} ({later_line.masked}) received {line.subsidy_type} for {period} again by "
                       f"{later.pid}; already paid by {first.pid} on {first.day}{where}",
-                      f"{_who(later_line)} 经支付 {later.pid} 再次领取 {period} 期间的{line.subsidy_type}；"
-                      f"已于 {first.day}{where_zh}经支付 {first.pid} 领取（同一补贴同一期间重复享受）",
+                      f"{_who(later_line)}经支付 {later.pid} 再次领取 {period} 期间的{line.subsidy_type}；"
+                      f"已于 {first.day}{where_zh} 经支付 {first.pid} 领取（同一补贴同一期间重复享受）",
                       (first.evidence(),)))
     return out
 
@@ -119,7 +119,7 @@ def ben05_payable_paid(cfg: RuleConfig, p: Pay, line: Line) -> Finding | None:
         return None
     return _f("BEN-05", p, line, f"{line.name} ({line.masked}) in {p.pid}: payable {line.payable} yuan, paid "
                                  f"{line.paid} yuan",
-              f"{_who(line)} 在支付 {p.pid} 中应发 {yuan(line.payable)}，实发 {yuan(line.paid)}，应发与实发不一致")
+              f"{_who(line)}在支付 {p.pid} 中应发 {yuan(line.payable)}，实发 {yuan(line.paid)}，应发与实发不一致")
 
 
 @rule("BEN-09")
@@ -131,7 +131,7 @@ def ben09_stable(cfg: RuleConfig, p: Pay, line: Line, status: str | None, since:
         return None
     return _f("BEN-09", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid}: household "
                                  f"{household or ''} is marked stable since {since}",
-              f"{_who(line)} 经支付 {p.pid} 获得 {yuan(line.paid)}，但其家庭 {household or ''} 自 {since} 起已标注"
+              f"{_who(line)}经支付 {p.pid} 获得 {yuan(line.paid)}，但其家庭 {household or ''} 自 {since} 起已标注"
               f"“稳定脱贫（不再享受政策）”")
 
 
