@@ -82,3 +82,15 @@ def test_chinese_findings_name_things_in_the_seeds_terms(demo_transitions):
                 "BEN-01": "建档立卡", "BEN-02": "契税", "BEN-09": "稳定脱贫（不再享受政策）", "PRG-04": "财政专户",
                 "PRG-05": "资金滞留", "PRG-06": "年末突击支出"}
     assert {r: w for r, w in expected.items() if w not in first[r]} == {}
+
+
+def test_notify_writes_the_chinese_finding_when_the_alert_carries_one():
+    from services.notify.channels import Listed
+    envelope = {"type": "alert.transitioned", "region": "410324", "data": {
+        "alert_id": "USE-04-a", "transition_id": "USE-04-a.1", "transition": "raised", "rule_id": "USE-04",
+        "category": "usage", "title_zh": "现金支付超过限额", "subject": "payment/P1", "level": "yellow",
+        "at": "2026-03-02T10:00:00+00:00", "findings": "payment P1 of 52036.00 yuan settled in cash",
+        "findings_zh": "支付 P1 金额 ¥52,036.00 以现金结算"}}
+    assert Listed.from_event(envelope).findings == "支付 P1 金额 ¥52,036.00 以现金结算"
+    del envelope["data"]["findings_zh"]  # an alert raised before the Chinese text existed
+    assert Listed.from_event(envelope).findings == "payment P1 of 52036.00 yuan settled in cash"
