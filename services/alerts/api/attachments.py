@@ -162,7 +162,7 @@ async def check_references(conn: Conn, alert_id: str, references: list[str]) -> 
         problem = ("no such attachment" if row is None or row["alert_id"] != alert_id
                    else f"already filed with disposition {row['disposition_id']}" if row["disposition_id"] else None)
         if problem:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [
+            raise HTTPException(422, [
                 {"loc": ["body", "attachments", i], "msg": f"attachment {ref} of alert {alert_id}: {problem}",
                  "type": "value_error"}])
         ids.append(ref)
