@@ -95,4 +95,14 @@ function watchDisposition() {
   setTimeout(check, wait);
 }
 
-document.addEventListener("DOMContentLoaded", () => { drawCharts(); liveInbox(); watchDisposition(); });
+function showChosenFiles() {
+  // the browser's own file button speaks the browser's language: the page names the chosen files itself
+  const input = document.getElementById("files"), names = document.getElementById("file-names");
+  if (!input || !names) return;
+  input.addEventListener("change", () => {
+    const chosen = Array.from(input.files).map((f) => f.name);
+    names.textContent = chosen.length ? "已选择：" + chosen.join("、") : "未选择文件";
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => { showChosenFiles(); drawCharts(); liveInbox(); watchDisposition(); });
