@@ -23,6 +23,7 @@ from services.alerts import store
 from services.alerts.api.deps import Conn, visible_alert
 from services.runtime import audit
 from services.runtime.auth import CurrentPrincipal, Principal, Role, require_roles
+from services.runtime.sql import naive, utcnow
 
 router = APIRouter(tags=["attachments"])
 
@@ -123,7 +124,7 @@ async def upload(alert_id: str, file: Annotated[UploadFile, File(description="PD
     row = {"attachment_id": f"ATT-{uuid.uuid4().hex[:24]}", "alert_id": alert_id, "region": alert["region"],
            "disposition_id": None, "file_name": name, "content_type": kind, "size": len(content),
            "sha256": hashlib.sha256(content).hexdigest(), "uploaded_by": principal.user[:60],
-           "uploaded_at": store.utcnow(), "content": content}
+           "uploaded_at": naive(utcnow()), "content": content}
     settings = request.app.state.settings
     async with request.app.state.engine.begin() as tx:
         await store.add_attachment(tx, row)
