@@ -304,9 +304,13 @@ def run_alerts(settings: Settings, alerts: AlertsSettings, path: Path) -> tuple[
         wall += round_s
         replay.route(records, wall, remaining)
         n += len(records)
+    marks = {p: dict(clock.marks) for p in range(alerts.partitions)
+             if (clock := replay.worker.store.get(f"G{p}:clock")) is not None}
+    t_end, c_end = time.perf_counter(), cpu_s()
     wall += alerts.idle_s + 1  # the end of the input: every partition read and quiet for the idle time
     replay.tick(wall)
-    return replay, {"wall": time.perf_counter() - t, "cpu": cpu_s() - c, "records": n}
+    return replay, {"wall": time.perf_counter() - t, "cpu": cpu_s() - c, "records": n, "marks": marks,
+                    "end_wall": time.perf_counter() - t_end, "end_cpu": cpu_s() - c_end}
 
 
 # ------------------------------------------------------------------ main
@@ -392,6 +396,8 @@ def main() -> int:
           f"({a['cpu'] / a['records'] * 1e6:.0f} µs/record); {replay.messages:,} work messages "
           f"({replay.work_bytes / n_log:,.0f} B/event), state written {replay.state_bytes / n_log:,.0f} B/event, "
           f"{len(replay.worker.store):,} state keys", flush=True)
+    print(f"  of which the end of the input (everything the watermarks had not decided yet): {a['end_wall']:.1f} s, "
+          f"CPU {a['end_cpu']:.1f} s; watermarks before it: {a['marks']}", flush=True)
     print(f"  {replay.transitions:,} transitions, {sum(replay.raised.values()):,} alerts raised "
           f"({len(replay.raised)} rules); digest {replay.digest.hexdigest()[:16]}", flush=True)
     if limit:
