@@ -55,7 +55,6 @@ from aiokafka.partitioner import murmur2  # noqa: E402
 
 from benchmarks import rawlimit  # noqa: E402
 from contracts import make_event, parse_event  # noqa: E402
-from contracts.envelope import EVENT_TYPES  # noqa: E402
 from contracts.ledger import LedgerProgress  # noqa: E402
 from contracts.topics import TOPICS, Family  # noqa: E402
 from services import demo  # noqa: E402
