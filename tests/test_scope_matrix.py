@@ -111,6 +111,8 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     ("ingest", "GET", "/v1/templates"): PUBLIC,
     ("ingest", "GET", "/v1/templates/{name}"): lambda caller: 404,  # public; `name` here is payment.made, no template
     ("ingest", "POST", "/v1/imports/{name}"): KEYS_ONLY,
+    ("ingest", "GET", "/v1/import-jobs"): KEYS_ONLY,
+    ("ingest", "GET", "/v1/import-jobs/{job_id}"): KEYS_ONLY,
     ("ingest", "GET", "/v1/deadletters"): only(200, "role sysadmin"),
     ("ingest", "GET", "/v1/deadletters/{letter_id}"): only(404, "role sysadmin"),  # none in the seeded world
     ("ingest", "POST", "/v1/deadletters/{letter_id}/replay"): only(404, "role sysadmin"),

@@ -23,6 +23,7 @@ from contracts.topics import INPUT_FAMILIES
 from services.ingest import bindings, clients_api, deadletters_api, tables_api
 from services.ingest.auth import authenticate
 from services.ingest.clients import Client, refusals
+from services.ingest.imports import Importer
 from services.ingest.intake import stamp
 from services.ingest.publisher import BrokerUnavailable, Publisher, PublisherSink
 from services.ingest.validation import Horizon, validate_rows
@@ -63,7 +64,7 @@ ERRORS = {
     "503": _problem("the event log is unavailable; nothing accepted, retry after Retry-After"),
 }
 API_KEY = "IngestApiKey"
-_KEYED = ("/v1/events", "/v1/events/batch", "/v1/imports/{name}")
+_KEYED = ("/v1/events", "/v1/events/batch", "/v1/imports/{name}", "/v1/import-jobs", "/v1/import-jobs/{job_id}")
 
 
 def document_errors(doc: dict) -> None:
@@ -111,7 +112,10 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
                               "with `Authorization: Bearer <API key of the registered client>`.")
     app.state.settings, app.state.engine, app.state.publisher = settings, engine, publisher
     app.state.audit = PublisherSink(settings, publisher)
-    limit_bodies(app, settings.ingest_max_body_bytes, settings.max_json_depth)
+    app.state.importer = Importer(settings, engine, publisher, app.state.audit)
+    # a table upload streams to disk under its own, higher limit; every other body is buffered
+    limit_bodies(app, settings.ingest_max_body_bytes, settings.max_json_depth,
+                 streamed={"/v1/imports/": settings.ingest_import_max_bytes})
     app.include_router(clients_api.router)
     app.include_router(deadletters_api.router)
     app.include_router(tables_api.router)

@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -82,6 +83,27 @@ imports = Table(
     Column("rows", Integer, nullable=False),
     Column("events", Integer, nullable=False),
     Column("at", DateTime, nullable=False),
+)
+
+
+import_jobs = Table(
+    "ingest_import_jobs",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("template", String(40), nullable=False),
+    Column("client_id", String(64), nullable=False, doc="the uploader: only it sees the job"),
+    Column("sha256", String(64), nullable=False, index=True, doc="of the file: the same file again resumes the job"),
+    Column("bytes", BigInteger, nullable=False),
+    Column("state", String(20), nullable=False, doc="reading | publishing | done | refused | interrupted | failed"),
+    Column("rows_read", Integer, nullable=False),
+    Column("events_checked", Integer, nullable=False),
+    Column("events_total", Integer, nullable=True, doc="known once every row is read and checked"),
+    Column("events_published", Integer, nullable=False, doc="acknowledged by the event log, in file order"),
+    Column("attempts", Integer, nullable=False, doc="uploads of this file (a re-upload resumes)"),
+    Column("errors", Text, nullable=True, doc="JSON: the cell errors of a refused file"),
+    Column("detail", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
 )
 
 
@@ -210,3 +232,28 @@ async def get_import(conn: AsyncConnection, sha256: str) -> Any:
 async def add_import(conn: AsyncConnection, **row: Any) -> None:
     if await get_import(conn, row["sha256"]) is None:
         await conn.execute(imports.insert().values(**{**row, "at": naive(row["at"])}))
+
+
+async def add_job(conn: AsyncConnection, **row: Any) -> None:
+    await conn.execute(import_jobs.insert().values(**row))
+
+
+async def update_job(conn: AsyncConnection, job_id: str, **values: Any) -> None:
+    await conn.execute(update(import_jobs).where(import_jobs.c.job_id == job_id).values(**values))
+
+
+async def get_job(conn: AsyncConnection, job_id: str) -> Any:
+    return (await conn.execute(select(import_jobs).where(import_jobs.c.job_id == job_id))).first()
+
+
+async def job_of_file(conn: AsyncConnection, sha256: str, template: str, client_id: str) -> Any:
+    """The client's latest job of this file that did not finish: interrupted (to resume) or running."""
+    return (await conn.execute(select(import_jobs).where(
+        import_jobs.c.sha256 == sha256, import_jobs.c.template == template, import_jobs.c.client_id == client_id,
+        import_jobs.c.state.in_(("reading", "publishing", "interrupted")))
+        .order_by(import_jobs.c.created_at.desc()).limit(1))).first()
+
+
+async def jobs_of(conn: AsyncConnection, client_id: str, limit: int) -> list[Any]:
+    return list(await conn.execute(select(import_jobs).where(import_jobs.c.client_id == client_id)
+                                   .order_by(import_jobs.c.created_at.desc()).limit(limit)))
