@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts.api import alerts, dispositions, rules
 from services.runtime.http import limit_bodies
+from services.runtime.openapi import documented
 from services.runtime.projection import Projection
 from services.runtime.settings import Settings
 
@@ -22,4 +23,7 @@ def create_app(engine: AsyncEngine, settings: Settings, projection: Projection |
     limit_bodies(app, settings.max_body_bytes, settings.max_json_depth)
     for module in (alerts, dispositions, rules):
         app.include_router(module.router)
-    return app
+    return documented(app, {
+        "POST /v1/alerts/{alert_id}/dispositions": {
+            "409": "the alert's state does not allow this disposition (the life cycle's rule)"},
+    })
