@@ -38,7 +38,7 @@ MAX_BATCH = 5000
 _REF = "#/components/schemas/{model}"
 _EVENT_SCHEMA = event_schema(INPUT_FAMILIES, ref_template=_REF)
 _DEFS = _EVENT_SCHEMA.pop("$defs", {})
-_SCHEMAS = json_schemas(export.examples())
+_SCHEMAS = json_schemas(export.all_examples())
 _INGESTED = {name for name, (_model, family) in EVENT_TYPES.items() if family in INPUT_FAMILIES}
 _ASYNCAPI = asyncapi()
 

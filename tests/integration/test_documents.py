@@ -126,3 +126,16 @@ def test_the_conflicts_the_services_give_are_documented():
     for service, method, path in conflicts:
         assert "409" in docs[service]["paths"][path][method]["responses"], (service, path)
     assert "429" in docs["access"]["paths"]["/v1/login"]["post"]["responses"]
+
+
+def test_every_event_type_has_a_valid_example_in_its_schema_and_in_asyncapi():
+    examples = export.all_examples()
+    assert set(examples) == set(EVENT_TYPES)  # the platform's own types too
+    for name, event in examples.items():
+        assert parse_event(event, pii_key=b"k").type == name
+    schemas = json_schemas(examples)
+    assert all(schemas[name]["examples"] == [examples[name]] for name in EVENT_TYPES)
+    messages = asyncapi()["components"]["messages"]
+    for name in EVENT_TYPES:
+        message = messages[name.replace(".", "-").replace("_", "-")]
+        assert message["examples"][0]["payload"] == examples[name], name
