@@ -12,12 +12,14 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
     func,
+    or_,
     select,
     update,
 )
@@ -72,6 +74,8 @@ deadletters = Table(
     Column("replayed_at", DateTime, nullable=True),
     Column("replayed_by", String(100), nullable=True),
     Column("replayed_ids", Text, nullable=True),
+    Column("also_refused_by", Text, nullable=True, doc="the other consumers that refused the same record (comma-separated)"),
+    Index("ix_ingest_deadletters_source", "source_topic", "source_partition", "source_offset"),
 )
 
 imports = Table(
@@ -189,13 +193,35 @@ async def outbox_pending(engine: AsyncEngine) -> bool:
         return (await conn.execute(select(outbox.c.seq).limit(1))).first() is not None
 
 
-async def add_deadletters(conn: AsyncConnection, rows: list[dict]) -> None:
-    """Dead letters read off their topic; one seen before (a redelivery) is kept as it was."""
+async def add_deadletters(conn: AsyncConnection, rows: list[dict]) -> int:
+    """Dead letters read off their topic; one seen before (a redelivery) is kept as it was. A record
+    is one dead letter however many consumers refused it (a bad record written straight to an
+    internal topic reaches the ledger and alerts both): the first refusal is the dead letter, the
+    consumers of the later ones are noted on it (`also_refused_by`). Returns the rows added."""
+    added = 0
     for row in rows:
         known = await conn.execute(select(deadletters.c.offset).where(
             deadletters.c.partition == row["partition"], deadletters.c.offset == row["offset"]))
-        if known.first() is None:
+        if known.first() is not None:
+            continue
+        first = None
+        if row["source_offset"] >= 0 and row["source_topic"] != "unknown":
+            first = (await conn.execute(select(deadletters.c.partition, deadletters.c.offset,
+                                               deadletters.c.consumer, deadletters.c.also_refused_by).where(
+                deadletters.c.source_topic == row["source_topic"],
+                deadletters.c.source_partition == row["source_partition"],
+                deadletters.c.source_offset == row["source_offset"])
+                .order_by(deadletters.c.partition, deadletters.c.offset).limit(1))).first()
+        if first is None:
             await conn.execute(deadletters.insert().values(**row))
+            added += 1
+            continue
+        others = [c for c in (first.also_refused_by or "").split(",") if c]
+        if row["consumer"] != first.consumer and row["consumer"] not in others:
+            await conn.execute(update(deadletters).where(
+                deadletters.c.partition == first.partition, deadletters.c.offset == first.offset)
+                .values(also_refused_by=",".join([*others, row["consumer"]])))
+    return added
 
 
 async def list_deadletters(conn: AsyncConnection, region_prefix: str, *, replayed: bool | None, consumer: str | None,
@@ -205,7 +231,8 @@ async def list_deadletters(conn: AsyncConnection, region_prefix: str, *, replaye
     if replayed is not None:
         where.append(deadletters.c.replayed_at.is_not(None) if replayed else deadletters.c.replayed_at.is_(None))
     if consumer:
-        where.append(deadletters.c.consumer == consumer)
+        where.append(or_(deadletters.c.consumer == consumer,
+                         deadletters.c.also_refused_by.contains(consumer, autoescape=True)))
     total = (await conn.execute(select(func.count()).select_from(deadletters).where(*where))).scalar_one()
     rows = await conn.execute(select(deadletters).where(*where)
                               .order_by(deadletters.c.partition, deadletters.c.offset).limit(limit).offset(offset))
