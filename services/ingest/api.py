@@ -19,7 +19,7 @@ from contracts.asyncapi import asyncapi
 from contracts.audit import ActorKind, Outcome
 from contracts.envelope import EVENT_TYPES, Envelope, event_schema, json_schemas
 from contracts.topics import INPUT_FAMILIES
-from services.ingest import bindings, clients_api, deadletters_api, tables_api
+from services.ingest import bindings, clients_api, collections_api, deadletters_api, tables_api
 from services.ingest.auth import authenticate
 from services.ingest.clients import Client, refusals
 from services.ingest.imports import Importer
@@ -57,7 +57,8 @@ ERRORS = {
     "503": _problem("the event log is unavailable; nothing accepted, retry after Retry-After"),
 }
 API_KEY = "IngestApiKey"
-_KEYED = ("/v1/events", "/v1/events/batch", "/v1/imports/{name}", "/v1/import-jobs", "/v1/import-jobs/{job_id}")
+_KEYED = ("/v1/events", "/v1/events/batch", "/v1/imports/{name}", "/v1/import-jobs", "/v1/import-jobs/{job_id}",
+          "/v1/collections/{task_id}/forms")
 
 
 def document_errors(doc: dict) -> None:
@@ -98,6 +99,7 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     app.include_router(clients_api.router)
     app.include_router(deadletters_api.router)
     app.include_router(tables_api.router)
+    app.include_router(collections_api.router)
 
     async def handle(rows: list, client: Client, request: Request) -> JSONResponse:
         if len(rows) > MAX_BATCH:

@@ -277,3 +277,50 @@ async def job_of_file(conn: AsyncConnection, sha256: str, template: str, client_
 async def jobs_of(conn: AsyncConnection, client_id: str, limit: int) -> list[Any]:
     return list(await conn.execute(select(import_jobs).where(import_jobs.c.client_id == client_id)
                                    .order_by(import_jobs.c.created_at.desc()).limit(limit)))
+
+
+collection_tasks = Table(
+    "ingest_collection_tasks",
+    metadata,
+    Column("task_id", String(40), primary_key=True),
+    Column("definition", Text, nullable=False, doc="JSON: the task as defined (title, regions, columns, key, due)"),
+    Column("region", String(12), nullable=False, index=True, doc="the issuing fiscal unit"),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+collection_forms = Table(
+    "ingest_collection_forms",
+    metadata,
+    Column("task_id", String(40), primary_key=True),
+    Column("region", String(12), primary_key=True, doc="one form per issued region: a new upload replaces it"),
+    Column("client_id", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("records", Text, nullable=False, doc="JSON: the form's rows, header → value (amounts as strings)"),
+    Column("submitted_at", DateTime, nullable=False),
+)
+
+
+async def add_task(conn: AsyncConnection, **row: Any) -> bool:
+    """False when the task id is taken."""
+    if (await conn.execute(select(collection_tasks.c.task_id)
+                           .where(collection_tasks.c.task_id == row["task_id"]))).first():
+        return False
+    await conn.execute(collection_tasks.insert().values(**row))
+    return True
+
+
+async def get_task(conn: AsyncConnection, task_id: str) -> Any:
+    return (await conn.execute(select(collection_tasks).where(collection_tasks.c.task_id == task_id))).first()
+
+
+async def put_form(conn: AsyncConnection, **row: Any) -> None:
+    """The region's form of the task, replacing the one it submitted before."""
+    await conn.execute(collection_forms.delete().where(collection_forms.c.task_id == row["task_id"],
+                                                       collection_forms.c.region == row["region"]))
+    await conn.execute(collection_forms.insert().values(**row))
+
+
+async def forms_of(conn: AsyncConnection, task_id: str) -> list[Any]:
+    return list(await conn.execute(select(collection_forms).where(collection_forms.c.task_id == task_id)
+                                   .order_by(collection_forms.c.region)))
