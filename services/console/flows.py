@@ -1,5 +1,6 @@
 """资金追溯 as a Sankey: the ledger's chain (top document → province → city → county indicator →
-payment, or an indicator down to its lower indicators and payees) as nodes and links for ECharts.
+payment, or an indicator down to its lower indicators and payees) as nodes and links for ECharts;
+the transfer document (下达文件) between two levels' indicators is named on the receiving level.
 Pure functions over the APIs' answers; every text shown is formatted here (text.py), the numbers
 are only the links' widths."""
 
@@ -37,21 +38,33 @@ class _Flow:
                                "doc_no": doc_no, "amount": text.money(amount, self.unit), "href": href}
         return key
 
-    def link(self, source: str, target: str, amount: object) -> None:
+    def link(self, source: str, target: str, amount: object, via: dict[str, Any] | None = None) -> None:
+        """A flow; `via` the transfer document that carried it (named on the target, not a node)."""
         value = _amount(amount) or Decimal(0)
+        label = None
+        if via is not None:
+            label = f"下达文件 {via.get('doc_no') or '—'}\n下达金额 {text.money(via.get('amount'), self.unit)}"
+            below = self.nodes[target]
+            if label not in below["text"]:  # the receiving level's label says what brought the money
+                below["text"] += "\n" + label
         self.links.append({"source": source, "target": target, "value": float(value),
-                           "text": text.money(value, self.unit)})
+                           "text": text.money(value, self.unit), "label": label})
 
     def chain_up(self, chain: list[dict[str, Any]], below: str, below_amount: object) -> None:
-        """Link each level of an upward chain (nearest first) to the one below it."""
-        lower, lower_amount = below, below_amount
+        """Link each indicator of an upward chain (nearest first) to the one below it, through the
+        transfer between them; a transfer whose issuing indicator is not known stays a node."""
+        lower, lower_amount, via = below, below_amount, None
         for i, c in enumerate(chain):
+            last = i == len(chain) - 1
+            if c["kind"] == "transfer" and not last:
+                via = c
+                continue
             kind = "transfer" if c["kind"] == "transfer" else "indicator"
             key = self.node(f"{kind}:{c['id']}", kind, c.get("region"), c.get("doc_no"), c.get("amount"),
-                            top=i == len(chain) - 1 and kind == "indicator",
+                            top=last and kind == "indicator",
                             href=f"/trace/indicator/{c['id']}" if kind == "indicator" and not c.get("missing") else None)
-            self.link(key, lower, lower_amount)
-            lower, lower_amount = key, c.get("amount") if c.get("amount") is not None else lower_amount
+            self.link(key, lower, lower_amount, via)
+            lower, lower_amount, via = key, c.get("amount") if c.get("amount") is not None else lower_amount, None
 
     def out(self) -> dict[str, Any]:
         return {"nodes": list(self.nodes.values()), "links": self.links}
@@ -62,7 +75,7 @@ def payment_flow(trace: dict[str, Any], region: Callable[[str | None], str], uni
     f = _Flow(region, unit)
     p = trace["payment"]
     pay = f.node(f"payment:{p['payment_id']}", "payment", p["region"], None, p["amount"],
-                 title=f"支付 {p['payment_id']} → {p['payee_name']}")
+                 title=f"支付 {p['payment_id']}\n收款人 {p['payee_name']}")
     f.chain_up(trace["chain"], pay, p["amount"])
     return f.out()
 
@@ -79,14 +92,16 @@ def indicator_flow(detail: dict[str, Any], region: Callable[[str | None], str], 
     def down(parent: str, nodes: list[dict[str, Any]]) -> None:
         for n in nodes:
             t = n["transfer"]
-            tkey = f.node(f"transfer:{t['transfer_id']}", "transfer", t["to_region"], t.get("doc_no"), t.get("issued"),
-                          title=f"下达{region(t['to_region'])}")
-            f.link(parent, tkey, t.get("issued") if t.get("issued") is not None else t.get("received"))
+            via = {"doc_no": t.get("doc_no"), "amount": t.get("issued") if t.get("issued") is not None else t.get("received")}
+            if not n["receipts"]:  # issued, not (yet) received below: the transfer itself is the end
+                key = f.node(f"transfer:{t['transfer_id']}", "transfer", t["to_region"], t.get("doc_no"), via["amount"],
+                             title=f"下达{region(t['to_region'])}（{text.word(text.TRANSFER_STATES, t.get('state'))}）")
+                f.link(parent, key, via["amount"])
             for r in n["receipts"]:
                 ri = r["indicator"]
                 rkey = f.node(f"indicator:{ri['indicator_id']}", "indicator", ri["region"], ri.get("doc_no"),
                               ri["amount"], href=f"/trace/indicator/{ri['indicator_id']}")
-                f.link(tkey, rkey, ri["amount"])
+                f.link(parent, rkey, ri["amount"], via)
                 down(rkey, r["transfers"])
 
     down(me, detail["downstream"])

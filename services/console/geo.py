@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,8 @@ def region_map(region: str, children: list[dict[str, Any]], by_region: dict[str,
         progress = Decimal(str(c["progress"])) if c.get("progress") is not None else None
         items.append({
             "code": c["code"], "name": c["name"] or c["code"],
-            # chart values only (the colour scale); every figure shown is the formatted text
-            "progress": float((progress * 100).quantize(Decimal("0.1"))) if progress is not None else None,
+            # chart values only (the colour scale), rounded as text.percent; every figure shown is text
+            "progress": float((progress * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)) if progress is not None else None,
             "progress_text": text.percent(c.get("progress")), "paid_text": text.money(c["paid"], unit),
             "red": counts.get("red", 0), "yellow": counts.get("yellow", 0), "open": _open(counts),
             "href": f"/regions?region={c['code']}{suffix}"})

@@ -115,7 +115,7 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse], names: Callable[[U
                         error=f"{ACTIONS[step]}未被接受（{exc.status}）：{exc.message}")
         if step == "grant":
             # the one-time password is shown once, in this answer, never in a URL
-            return page(request, "users.html", user, **await context(user, None), done=f"已开通 {application_id}",
-                        granted=answer, error=None, form=None)
+            return page(request, "users.html", user, **await context(user, None), done=None, granted=answer,
+                        error=None, form=None)
         done = f"已{ACTIONS[step]} {application_id}"
         return RedirectResponse(f"/users?{urlencode({'done': done})}", status_code=303)

@@ -31,6 +31,7 @@ function regionMap() {
       function draw(mode) {
         const m = MAP_MODES[mode];
         chart.setOption({
+          animation: false,
           tooltip: { trigger: "item", formatter: (p) => {
             const it = byCode[p.name];
             if (!it) return (names[p.name] || p.name) + "<br>无数据";
@@ -40,10 +41,11 @@ function regionMap() {
           visualMap: { type: "continuous", min: m.min(d.items), max: m.max(d.items), text: m.text, calculable: false,
             inRange: { color: m.colors }, left: 10, bottom: 10, itemHeight: 100 },
           series: [{ type: "map", map: mapName, nameProperty: "adcode", roam: false, selectedMode: false,
-            label: { show: true, fontSize: 11, color: "#1f2d3d", formatter: (p) => names[p.name] || p.name },
+            label: { show: true, fontSize: 10, color: "#868e96", formatter: (p) => names[p.name] || p.name },
             emphasis: { label: { show: true }, itemStyle: { areaColor: "#74c0fc" } },
             itemStyle: { areaColor: "#e9ecef", borderColor: "#fff", borderWidth: 1 },
-            data: d.items.map((it) => ({ name: it.code, value: m.value(it), href: it.href })) }],
+            data: d.items.map((it) => ({ name: it.code, value: m.value(it), href: it.href,
+              label: { fontSize: 12, fontWeight: "bold", color: "#1f2d3d" } })) }],
         }, true);
         el.dataset.mode = mode;
         document.querySelectorAll("#map-mode button").forEach((b) => b.classList.toggle("on", b.dataset.mode === mode));
@@ -66,15 +68,18 @@ function traceSankey() {
   d.nodes.forEach((n) => { byName[n.name] = n; });
   const chart = echarts.init(el, null, { renderer: "svg" });
   chart.setOption({
+    animation: false,
     tooltip: { trigger: "item", formatter: (p) => p.dataType === "edge"
-      ? `${byName[p.data.source].text.split("\n")[0]} → ${byName[p.data.target].text.split("\n")[0]}<br>${p.data.text}`
+      ? `${byName[p.data.source].text.split("\n")[0]} → ${byName[p.data.target].text.split("\n")[0]}<br>` +
+        (p.data.label ? p.data.label.replace(/\n/g, " · ") : p.data.text)
       : byName[p.name].text.replace(/\n/g, "<br>") },
-    series: [{ type: "sankey", left: 10, right: 170, top: 20, bottom: 20, nodeWidth: 14, nodeGap: 18,
+    series: [{ type: "sankey", left: 10, right: 240, top: 40, bottom: 20, nodeWidth: 14, nodeGap: 18,
       layoutIterations: 0, draggable: false, emphasis: { focus: "adjacency" },
-      label: { fontSize: 12, lineHeight: 16, formatter: (p) => byName[p.name].text },
+      label: { fontSize: 12, lineHeight: 16, formatter: (p) => byName[p.name].text,
+        backgroundColor: "rgba(255,255,255,.85)", padding: [2, 4], borderRadius: 3, width: 210, overflow: "break" },
       lineStyle: { color: "gradient", opacity: 0.35 },
       data: d.nodes.map((n) => ({ name: n.name, itemStyle: { color: FLOW_COLORS[n.kind] || "#5b8ff9" } })),
-      links: d.links.map((l) => ({ source: l.source, target: l.target, value: l.value, text: l.text })) }],
+      links: d.links.map((l) => ({ source: l.source, target: l.target, value: l.value, text: l.text, label: l.label })) }],
   });
   chart.on("click", (p) => { const n = p.dataType === "node" && byName[p.name]; if (n && n.href) location.href = n.href; });
   el.dataset.ready = "1";
