@@ -9,10 +9,10 @@ function jsonOf(id) {
 
 const MAP_MODES = {
   progress: { title: "支出进度", value: (it) => it.progress, min: () => 0, max: () => 100,
-    colors: ["#e03131", "#fab005", "#2f9e44"], text: ["100%", "0%"] },
+    colors: ["#e03131", "#fab005", "#2f9e44"], text: () => ["100%", "0%"] },
   alerts: { title: "未办结预警", value: (it) => it.open, min: () => 0,
     max: (items) => Math.max(1, ...items.map((it) => it.open)), colors: ["#f1f3f5", "#ffa8a8", "#c92a2a"],
-    text: ["多", "0"] },
+    text: (items) => [`${Math.max(1, ...items.map((it) => it.open))} 条`, "0"] },
 };
 
 function regionMap() {
@@ -38,7 +38,7 @@ function regionMap() {
             return `<b>${it.name}</b><br>支出进度：${it.progress_text}<br>已支付：${it.paid_text}` +
               `<br>未办结预警：${it.open}（红灯 ${it.red}，黄灯 ${it.yellow}）`;
           } },
-          visualMap: { type: "continuous", min: m.min(d.items), max: m.max(d.items), text: m.text, calculable: false,
+          visualMap: { type: "continuous", min: m.min(d.items), max: m.max(d.items), text: m.text(d.items), calculable: false,
             inRange: { color: m.colors }, left: 10, bottom: 10, itemHeight: 100 },
           series: [{ type: "map", map: mapName, nameProperty: "adcode", roam: false, selectedMode: false,
             label: { show: true, fontSize: 10, color: "#868e96", formatter: (p) => names[p.name] || p.name },
