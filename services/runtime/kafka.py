@@ -170,6 +170,7 @@ def redact(text: str) -> str:
     return _LONG_NUMBER.sub(lambda m: mask(m.group()), text)
 
 
+_EVENT_ID = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9._:-]{1,200})"')  # an envelope's id, for the log line
 DROPPED_HEADERS = frozenset({"authorization"})
 """Record headers never kept in a dead letter (an upstream's API key travels in one)."""
 
@@ -220,5 +221,8 @@ async def send_dead_letter(
     await producer.send_and_wait(
         settings.topic(Family.deadletter), json.dumps(record, ensure_ascii=False).encode(), key=source_topic.encode()
     )
+    found = _EVENT_ID.search(value[:4096]) if value else None
     log.warning("dead-lettered %s[%s]@%s by %s: %s", source_topic, partition, offset, record["consumer"],
-                record["reason"][:200])
+                record["reason"][:200], extra={"event_id": found.group(1).decode() if found else None,
+                                               "topic": source_topic, "partition": partition, "offset": offset,
+                                               "consumer": record["consumer"]})

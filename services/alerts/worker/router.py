@@ -347,7 +347,7 @@ def _die_with_parent() -> None:
 def main(settings: Settings, alerts: AlertsSettings, app_id: str, conn: Connection) -> None:
     """The router process (started by `RouterProcess`)."""
     _die_with_parent()
-    configure_logging(os.environ.get("FUNDWATCH_LOG_LEVEL", "INFO"))
+    configure_logging(os.environ.get("FUNDWATCH_LOG_LEVEL", "INFO"), service="alerts-worker")
     tune_gc()
     asyncio.run(Router(settings, alerts, app_id).run(conn))
 
