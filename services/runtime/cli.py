@@ -77,7 +77,13 @@ def _cmd_topics(args: argparse.Namespace) -> int:
         await wait_for_broker(settings.kafka_bootstrap, timeout_s=60)
         return await ensure_topics(settings)
 
-    created = asyncio.run(run())
+    from services.runtime.kafka import TopicMismatch
+
+    try:
+        created = asyncio.run(run())
+    except TopicMismatch as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     print(f"topics created: {', '.join(created) or 'none (all existed)'}")
     return 0
 

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     rebalance_timeout_ms: int = 3000
     heartbeat_interval_ms: int = 1000
     consumer_batch: int = 2000
+    # How the platform creates its topics (contracts/topics.py keeps partitions and compaction): the
+    # embedded broker has one node; on Apache Kafka 3 and 2 (a write is acked by two of three brokers).
+    topic_replication_factor: int = Field(1, ge=1, description="replicas of every topic the platform creates")
+    topic_min_insync_replicas: int = Field(1, ge=1, description="min.insync.replicas of those topics (acks=all)")
     # The longest a consumer's fetch waits at the broker for records. Kafka answers as soon as
     # records arrive; the embedded broker (Tansu) holds an idle fetch for all of it even when
     # records arrive meanwhile (measured send → receipt: 0.6 s at faust's fixed 1,500 ms, 0.1 s
@@ -81,6 +85,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError("FUNDWATCH_TOPIC_MIN_INSYNC_REPLICAS must not exceed FUNDWATCH_TOPIC_REPLICATION_FACTOR "
+                             "(no write could be acknowledged)")
         if self.mode == "production" and self.pii_key.get_secret_value() == EMBEDDED_PII_KEY:
             raise ValueError("FUNDWATCH_PII_KEY must be set to a real secret in production mode")
         if self.mode == "production" and len(self.pii_key.get_secret_value()) < 16:
