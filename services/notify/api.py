@@ -28,6 +28,7 @@ from services.notify.report_pdf import to_pdf as report_pdf_of
 from services.notify.routing import EVERY_GROUP, redact_url
 from services.runtime.auth import CurrentPrincipal, OptionalPrincipal, Principal, Role, require_roles
 from services.runtime.http import Health, Offset, limit_bodies
+from services.runtime.openapi import VERSION, documented
 from services.runtime.projection import Projection, lag
 from services.runtime.settings import Settings
 
@@ -229,7 +230,7 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
     app = FastAPI(
         title="fundwatch notify",
         description="预警信息推送：按“谁主管、谁负责”路由至业务组，收件箱与推送记录。",
-        version="0.1.0",
+        version=VERSION,
     )
     app.state.engine = engine
     app.state.projection = projection
@@ -492,7 +493,10 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
         return Response(pdf, media_type="application/pdf",
                         headers={"content-disposition": f'attachment; filename="report-{report_id}.pdf"'})
 
-    return app
+    return documented(app, {
+        "POST /v1/reports": {"502": "the ledger or alerts API did not answer",
+                             "503": "the ledger and alerts APIs are not configured"},
+    })
 
 
 XLSX = report.XLSX
