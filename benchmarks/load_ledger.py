@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,6 +36,7 @@ from contracts.alert import AlertEvidence, AlertLevel, AlertTransitioned, AlertT
 from services import demo  # noqa: E402
 from services.alerts import store  # noqa: E402
 from services.alerts.catalogue import CATALOGUE  # noqa: E402
+from services.ledger import schema  # noqa: E402
 from services.ledger.rebuild import REPLAY_BATCH  # noqa: E402
 from services.ledger.recorder import Recorder, consumed  # noqa: E402
 from services.runtime.db import is_sqlite, make_engine, migrate  # noqa: E402
@@ -106,10 +107,13 @@ async def alerts(url: str, n: int) -> int:
     rules = sorted(r for r, spec in CATALOGUE.items() if spec.category in ("usage", "recipients", "progress"))
     try:
         async with engine.connect() as conn:
-            order = "md5(payment_id)" if not is_sqlite(url) else "substr(event_id, -7) || payment_id"
-            rows = (await conn.execute(text(
-                "SELECT payment_id, event_id, region, indicator_id, amount_fen, payment_date, payee_name, purpose "
-                f"FROM ledger_payments WHERE payment_date IS NOT NULL ORDER BY {order} LIMIT :n"), {"n": n})).all()
+            p = schema.payments
+            # a spread sample, the same on both backends: payment numbers end in a serial
+            rows = (await conn.execute(
+                select(p.c.payment_id, p.c.event_id, p.c.region, p.c.indicator_id, p.c.amount_fen, p.c.payment_date,
+                       p.c.payee_name, p.c.purpose).where(p.c.payment_date.is_not(None))
+                .order_by(func.substr(p.c.payment_id, func.length(p.c.payment_id) - 2), p.c.payment_id)
+                .limit(n))).all()
             funds = dict((await conn.execute(text("SELECT indicator_id, fund_code FROM ledger_indicators"))).all())
         written = 0
         for start in range(0, len(rows), 500):
