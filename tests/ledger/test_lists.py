@@ -83,9 +83,11 @@ def test_payment_pages_and_short_search_counts(demo_ledger):
         name = everything.items[7]["payee_name"][:2]
         short = await lists.payments(conn, "000000", text=name, limit=5, offset=0)
         beyond = await lists.payments(conn, "000000", text=name, limit=5, offset=10_000)
-        return everything, pages, name, short, beyond
+        words = everything.items[7]["purpose"][5:10]  # by the trigram index (FTS5 on SQLite, GIN on PostgreSQL)
+        long = await lists.payments(conn, "000000", text=words, limit=20, offset=3)
+        return everything, pages, name, short, beyond, words, long
 
-    everything, pages, name, short, beyond = _run(demo_ledger.url, work)
+    everything, pages, name, short, beyond, words, long = _run(demo_ledger.url, work)
     ids = [r["payment_id"] for r in everything.items]
     assert everything.total == len(ids) > 170
     for page, offset in zip(pages, (0, 50, 120), strict=True):
@@ -95,3 +97,6 @@ def test_payment_pages_and_short_search_counts(demo_ledger):
     assert short.total == beyond.total == len(matching) > 0
     assert [r["payment_id"] for r in short.items] == matching[:5]
     assert beyond.items == []
+    matching = [r["payment_id"] for r in everything.items if words in r["payee_name"] or words in r["purpose"]]
+    assert long.total == len(matching) > 3
+    assert [r["payment_id"] for r in long.items] == matching[3:23]

@@ -1,6 +1,7 @@
 """indexes for the console's lists at a million payments: payments in date order (whole scope
 or one region prefix, so a page and its count are read from an index) and, on PostgreSQL,
-trigram GIN indexes on payment purpose and payee name (substring search without a scan); the
+trigram GIN indexes on payment purpose and payee name (substring search without a scan), on SQLite
+an FTS5 trigram index of them kept by triggers; the
 counted payments per indicator, region and month (the overview's trend), filled from the payments
 
 Revision ID: ledger_0003
@@ -46,8 +47,34 @@ def _payment_months() -> None:
                f"WHERE status = 'counted' AND payment_date IS NOT NULL GROUP BY indicator_id, region, {month}")
 
 
+FTS = "ledger_payments_text"
+
+
+def _sqlite_text_index() -> None:
+    """FTS5 with the trigram tokenizer (SQLite 3.34+): a phrase query is a substring match of
+    three characters or more, answered from the index; external content, kept by triggers."""
+    op.execute(f"CREATE VIRTUAL TABLE {FTS} USING fts5(purpose, payee_name, content='ledger_payments', "
+               "content_rowid='rowid', tokenize='trigram')")
+    op.execute(f"INSERT INTO {FTS}({FTS}) VALUES ('rebuild')")
+    new = f"INSERT INTO {FTS}(rowid, purpose, payee_name) VALUES (new.rowid, new.purpose, new.payee_name);"
+    old = (f"INSERT INTO {FTS}({FTS}, rowid, purpose, payee_name) "
+           "VALUES ('delete', old.rowid, old.purpose, old.payee_name);")
+    op.execute(f"CREATE TRIGGER {FTS}_insert AFTER INSERT ON ledger_payments BEGIN {new} END")
+    op.execute(f"CREATE TRIGGER {FTS}_delete AFTER DELETE ON ledger_payments BEGIN {old} END")
+    op.execute(f"CREATE TRIGGER {FTS}_update AFTER UPDATE OF purpose, payee_name ON ledger_payments "
+               f"BEGIN {old} {new} END")
+
+
 def upgrade() -> None:
     _payment_months()
+    if op.get_bind().dialect.name == "sqlite":
+        import sqlite3
+
+        if sqlite3.sqlite_version_info >= (3, 34):
+            _sqlite_text_index()
+        else:
+            log.warning("SQLite %s has no FTS5 trigram tokenizer: payment search scans the payments",
+                        sqlite3.sqlite_version)
     if op.get_bind().dialect.name == "postgresql":
         # varchar_pattern_ops: `region LIKE '411624%'` (a scope) uses the index whatever the collation
         op.execute("CREATE INDEX ix_ledger_payments_region ON ledger_payments "
@@ -64,6 +91,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for trigger in ("insert", "delete", "update"):
+            op.execute(f"DROP TRIGGER IF EXISTS {FTS}_{trigger}")
+        op.execute(f"DROP TABLE IF EXISTS {FTS}")
     op.drop_table("ledger_payment_months")
     for table, column in TRIGRAM:
         op.execute(f"DROP INDEX IF EXISTS ix_{table}_{column}_trgm")
