@@ -32,7 +32,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.runtime.settings import Settings  # noqa: E402
+from services.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "bench-guoku", "Bench-guoku-2026!"
@@ -188,7 +188,7 @@ def platform(database_url: str, stack: ExitStack) -> tuple[Settings, str]:
         migrate(database_url, service)
     try:
         admin.create_admin(settings, USER, "基准测试国库组", "410000", PASSWORD, role=Role.treasury)
-    except Exception as exc:  # noqa: BLE001 - made by an earlier run (same password)
+    except Exception as exc:
         print(f"user {USER}: {exc}", file=sys.stderr)
     env = dict(os.environ)
     for name, value in settings.model_dump().items():

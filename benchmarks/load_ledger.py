@@ -31,17 +31,17 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contracts import parse_event  # noqa: E402
-from contracts.alert import AlertEvidence, AlertLevel, AlertTransitioned, AlertTransitionKind  # noqa: E402
-from services import demo  # noqa: E402
-from services.alerts import store  # noqa: E402
-from services.alerts.catalogue import CATALOGUE  # noqa: E402
-from services.ledger import schema  # noqa: E402
-from services.ledger.rebuild import REPLAY_BATCH  # noqa: E402
-from services.ledger.recorder import Recorder, consumed  # noqa: E402
-from services.runtime.db import is_sqlite, make_engine, migrate  # noqa: E402
-from services.runtime.service import tune_gc  # noqa: E402
-from services.runtime.settings import Settings  # noqa: E402
+from contracts import parse_event
+from contracts.alert import AlertEvidence, AlertLevel, AlertTransitioned, AlertTransitionKind
+from services import demo
+from services.alerts import store
+from services.alerts.catalogue import CATALOGUE
+from services.ledger import schema
+from services.ledger.rebuild import REPLAY_BATCH
+from services.ledger.recorder import Recorder, consumed
+from services.runtime.db import is_sqlite, make_engine, migrate
+from services.runtime.service import tune_gc
+from services.runtime.settings import Settings
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/fw_1m"
 
@@ -147,12 +147,22 @@ async def alerts(url: str, n: int) -> int:
 
 
 async def analyze(url: str) -> None:
-    engine = make_engine(url)
+    """Statistics and (PostgreSQL) the visibility map, as autovacuum leaves a settled store: index-only
+    scans need it."""
+    if is_sqlite(url):
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("ANALYZE"))
+        finally:
+            await engine.dispose()
+        return
+    u = make_url(url)
+    conn = await asyncpg.connect(user=u.username, password=u.password, host=u.host, port=u.port, database=u.database)
     try:
-        async with engine.begin() as conn:
-            await conn.execute(text("ANALYZE"))
+        await conn.execute("VACUUM ANALYZE")
     finally:
-        await engine.dispose()
+        await conn.close()
 
 
 def main() -> int:
