@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     refresh_token_ttl_s: int = Field(43200, ge=60, le=30 * 86400, description="lifetime of a refresh token")
     ingest_max_body_bytes: int = 16 << 20  # a batch of 5,000 events fits; a 20 MB body is refused unread
     max_body_bytes: int = 1 << 20  # every other API
+    ingest_import_max_bytes: int = 256 << 20  # an uploaded table (/v1/imports/…), streamed to disk, never held whole
     ingest_max_future_days: int = Field(366, ge=1, description="event times later than now + this are refused")
     ingest_max_past_days: int = Field(3660, ge=1, description="event times earlier than now - this are refused")
     max_json_depth: int = 32  # events nest 5 deep; RecursionError territory is far beyond
