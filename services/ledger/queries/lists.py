@@ -86,7 +86,7 @@ async def payments(conn: AsyncConnection, region: str, *, indicator_id: str | No
         # SQLite: the same substring match answered by the FTS5 trigram index (a phrase of three
         # characters or more is a substring; ASCII case folded, as LIKE does)
         phrase = '"' + text.replace('"', '""') + '"'
-        matched = select(literal_column("rowid")).select_from(table(FTS)).where(
+        matched: Select[Any] = select(literal_column("rowid")).select_from(table(FTS)).where(
             literal_column(FTS).op("MATCH")(phrase))
         q = q.where(or_(literal_column("ledger_payments.rowid").in_(matched), p.c.payment_id == text))
     elif text:  # 智能检索: a payment by its number, payee or purpose (substring)
