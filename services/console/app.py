@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
-from services.console import export, flows, geo, routing_pages, text, users_pages
+from services.console import export, flows, geo, report_pages, routing_pages, text, users_pages
 from services.console.session import (
     Api,
     ApiError,
@@ -482,6 +482,7 @@ def create_app(settings: Settings) -> FastAPI:
         return page(request, "error.html", None, message=exc.message, status=exc.status)
 
     routing_pages.install(app, page, api, names)  # /routing 通知路由 (its own module)
+    report_pages.install(app, page, api, names)  # /reports 月度报告
     return app
 
 
