@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 
 from contracts.audit import ActorKind
 from services.ingest import bindings, store, tables
-from services.ingest.auth import authenticate
+from services.ingest.auth import authenticate_uploader
 from services.ingest.clients import refusals
 from services.ingest.intake import stamp
 from services.ingest.publisher import BrokerUnavailable
@@ -58,7 +58,7 @@ async def get_template(name: str, format: Literal["xlsx", "csv"] = Query("xlsx")
 async def import_table(name: str, request: Request) -> JSONResponse:
     app = request.app
     settings, engine = app.state.settings, app.state.engine
-    client = await authenticate(request, engine)
+    client = await authenticate_uploader(request, engine)  # an API key, or a user's login (console)
     template = _template(name)
     kind = bindings.media_type(request.headers.get("content-type"))
     if kind not in KINDS:
