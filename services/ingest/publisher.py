@@ -12,8 +12,8 @@ from aiokafka.errors import KafkaError
 
 from contracts.envelope import Envelope
 from services.runtime.audit import AuditSink
-from services.runtime.metrics import INGESTED
 from services.runtime.kafka import make_producer
+from services.runtime.metrics import INGESTED
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)

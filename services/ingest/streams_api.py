@@ -78,7 +78,7 @@ class Streams(BaseModel):
 
 def _topics(settings: Settings) -> dict[str, str]:
     out = {settings.topic(f): f.value for f in TOPICS}
-    out.update({name: "intake" for name in intake_topics(settings)})
+    out.update(dict.fromkeys(intake_topics(settings), "intake"))
     return out
 
 
@@ -121,7 +121,7 @@ async def read_broker(settings: Settings, latest: int) -> tuple[dict[str, int], 
         tps = [TopicPartition(t, p) for t in wanted for p in sorted(consumer.partitions_for_topic(t) or ())]
         missing = [t for t in wanted if not consumer.partitions_for_topic(t)]
         if missing:  # metadata of topics not asked for yet
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public way
+            await consumer._client.force_metadata_update()
             tps = [TopicPartition(t, p) for t in wanted for p in sorted(consumer.partitions_for_topic(t) or ())]
         ends = await consumer.end_offsets(tps) if tps else {}
         records: dict[str, int] = {}
