@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from services.console import export, text
+from services.console import export, ops_pages, text
 from services.console.session import (
     Api,
     ApiError,
@@ -435,6 +435,8 @@ def create_app(settings: Settings) -> FastAPI:
             return await export.stream(format, "支付明细", export.PAYMENT_COLUMNS, _payment_rows(api(), user, params, n))
         data = await api().get(user, "ledger", "/v1/payments", **params, limit=50, offset=max(offset, 0))
         return page(request, "payments.html", user, names=n, payments=data, params=params, offset=offset)
+
+    ops_pages.register(app, page)  # 实时监控, 数据导入
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:

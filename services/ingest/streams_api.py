@@ -5,7 +5,8 @@
 - `groups`: the lag of the consumer groups that keep their offsets in the broker (the alerts
   router and agent; the projections keep theirs in their databases and show lag on `/metrics`);
 - `sources`: the events ingest published since it started, per client and family (counters);
-- `latest`: the newest events of the input topics — type, region, time, id, client; no data.
+- `latest`: the newest events of the input topics, newest arrival first — type, region, time, id,
+  client; no data (personal numbers never leave).
 
 Treasury operators, auditors and system administrators; sources and latest events within the
 caller's region scope."""
@@ -65,6 +66,7 @@ class LatestOut(BaseModel):
     client_id: str | None
     topic: str
     offset: int
+    received_at: dt.datetime | None = Field(description="the record's broker timestamp (UTC)")
 
 
 class Streams(BaseModel):
@@ -101,7 +103,9 @@ def _latest_of(record: Any) -> LatestOut | None:
                      region=region if isinstance(region, str) else None,
                      time=str(event["time"]) if event.get("time") else None,
                      client_id=event.get("authid") if isinstance(event.get("authid"), str) else None,
-                     topic=record.topic, offset=record.offset)
+                     topic=record.topic, offset=record.offset,
+                     received_at=dt.datetime.fromtimestamp(record.timestamp / 1000, dt.UTC) if record.timestamp
+                     and record.timestamp > 0 else None)
 
 
 async def read_broker(settings: Settings, latest: int) -> tuple[dict[str, int], dict[str, tuple[int, bool]],
@@ -129,13 +133,14 @@ async def read_broker(settings: Settings, latest: int) -> tuple[dict[str, int], 
             records[tp.topic] = records.get(tp.topic, 0) + end
         lags: dict[str, tuple[int, bool]] = {}
         for service, (group, topics) in groups.items():
-            committed = await admin.list_consumer_group_offsets(group)
             mine = [tp for tp in ends if tp.topic in topics]
+            # partitions named: the embedded broker cannot answer an OffsetFetch for "all of them"
+            committed = await admin.list_consumer_group_offsets(group, partitions=mine) if mine else {}
             lag = 0
             for tp in mine:
                 at = committed.get(tp)
                 lag += max(ends[tp] - (at.offset if at is not None and at.offset >= 0 else 0), 0)
-            lags[service] = (lag, bool(committed))
+            lags[service] = (lag, any(at.offset >= 0 for at in committed.values()))
         inputs = {settings.topic(f) for f in INPUT_FAMILIES}
         newest: list[LatestOut] = []
         if latest:
@@ -186,7 +191,7 @@ async def streams(request: Request, principal: Watcher,
         sources.append(SourceOut(client_id=client_id, name=c.name if c else None, scope=scope, family=family, events=n))
     families = _topics(settings)
     newest = [e for e in newest if e.region and principal.can_see(e.region)]
-    newest.sort(key=lambda e: (e.time or "", e.offset), reverse=True)
+    newest.sort(key=lambda e: (e.received_at or dt.datetime.min.replace(tzinfo=dt.UTC), e.offset), reverse=True)
     return Streams(at=dt.datetime.now(dt.UTC), uptime_s=round(time.monotonic() - app.state.started, 3),
                    topics=[TopicOut(topic=t, family=families.get(t, "internal"), records=n)
                            for t, n in sorted(records.items())],
