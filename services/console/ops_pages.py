@@ -47,7 +47,7 @@ EVENT_TYPES_ZH = {
     "indicator.compiled": "指标汇编", "payment.planned": "用款计划", "payment.made": "支付",
     "payment.returned": "支付退回", "performance.targets_set": "绩效目标", "performance.progress_reported": "绩效进度",
     "performance.self_evaluated": "绩效自评"}
-CONSUMERS_ZH = {"ingest intake": "接入（Kafka 接入）"}
+CONSUMERS_ZH = {"ingest intake": "Kafka 接入（ingest intake）"}
 TEMPLATE_ORDER = ("indicator-issued", "indicator-registered", "indicator-allocated", "payments", "subsidy-lines",
                   "households", "projects")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -227,8 +227,8 @@ def register(app: FastAPI, page: Callable[..., HTMLResponse]) -> None:
         sources = [] if streams is None else [
             {**s, "family_zh": FAMILIES_ZH.get(s["family"], s["family"]),
              "rate": r.get(f"source:{s['client_id']}|{s['family']}")} for s in streams["sources"]]
-        for lag in lags:
-            lag["rate"] = r.get(f"applied:{lag['key']}")
+        for row in lags:
+            row["rate"] = r.get(f"applied:{row['key']}")
         return {"streams": streams, "topics": topics, "sources": sources, "lags": lags, "window": window,
                 "latest": streams["latest"] if streams else [], "stream_error": error}
 

@@ -170,7 +170,7 @@ def test_a_bad_kafka_record_is_a_dead_letter_with_its_reason_and_is_replayed_fix
     page.goto(f"{platform['url']}/monitor?consumer=ingest+intake")
     row = page.locator(f"#dl-table tr[data-letter='{found['letter_id']}']")
     expect(row.locator(".reason")).to_have_text(found["reason"])
-    expect(row).to_contain_text("接入（Kafka 接入）")
+    expect(row).to_contain_text("Kafka 接入（ingest intake）")
     expect(row.locator(".state")).to_have_text("未重放")
     # the stored copy is still refused: in the API's words
     row.locator("summary").click()
