@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.access.domain import Access, Application, Kind, Status, User
 from services.runtime.auth import Role
 from services.runtime.projection import outbox_table, tracking_table
-from services.runtime.sql import insert_ignore
+from services.runtime.sql import aware, insert_ignore, naive, utcnow
 
 metadata = MetaData()
 tracking = tracking_table(metadata, "access")
@@ -101,18 +101,6 @@ audit_log = Table(
     Index("ix_access_audit_region_at", "region", "at"),
     Index("ix_access_audit_action", "action"),
 )
-
-
-def naive(moment: dt.datetime | None) -> dt.datetime | None:
-    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment is not None and moment.tzinfo else moment
-
-
-def aware(moment: dt.datetime | None) -> dt.datetime | None:
-    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _split(value: str) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.runtime.projection import outbox_table, tracking_table
-from services.runtime.sql import insert_ignore, upsert
+from services.runtime.sql import insert_ignore, naive, upsert
 
 metadata = MetaData()
 tracking = tracking_table(metadata, "alerts")
@@ -129,14 +129,6 @@ rule_config_history = Table(  # every configuration published, in order (who set
 )
 
 FILED, APPLIED, REFUSED = "filed", "applied", "refused"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def naive(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 @dataclass(frozen=True)

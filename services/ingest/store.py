@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.ingest.clients import ApiKey, Client
 from services.runtime.projection import outbox_table
+from services.runtime.sql import aware, naive
 
 metadata = MetaData()
 outbox = outbox_table(metadata, "ingest")
@@ -83,14 +84,6 @@ imports = Table(
     Column("events", Integer, nullable=False),
     Column("at", DateTime, nullable=False),
 )
-
-
-def naive(moment: dt.datetime | None) -> dt.datetime | None:
-    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment is not None and moment.tzinfo else moment
-
-
-def aware(moment: dt.datetime | None) -> dt.datetime | None:
-    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def _client(row: Any) -> Client:

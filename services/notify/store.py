@@ -35,6 +35,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from services.notify.routing import Route, Target
 from services.runtime.projection import outbox_table, tracking_table
 from services.runtime.sql import insert_ignore, upsert
+from services.runtime.sql import naive as naive  # re-exported: the store's callers keep its name
+from services.runtime.sql import stored_now as utcnow
 
 metadata = MetaData()
 tracking = tracking_table(metadata, "notify")
@@ -201,14 +203,6 @@ reports = Table(
 )
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def naive(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 @dataclass(frozen=True)

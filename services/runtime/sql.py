@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def naive(moment: dt.datetime | None) -> dt.datetime | None:
+    """A moment as the stores keep it: naive UTC (DateTime columns carry no zone on either backend)."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment is not None and moment.tzinfo else moment
+
+
+def aware(moment: dt.datetime | None) -> dt.datetime | None:
+    """A stored (naive UTC) moment read back as UTC-aware."""
+    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def stored_now() -> dt.datetime:
+    """Now, as the stores keep it (naive UTC)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _insert_for(conn: AsyncConnection, table: Table):

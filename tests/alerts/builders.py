@@ -13,6 +13,7 @@ from services.alerts.config import RuleConfig, RuleConfigs
 from services.alerts.findings import Finding
 from services.alerts.model import Allocation, Fund, IndicatorDoc, Line, Move, Pay, Posting, Record, Registration
 from services.alerts.rules.registry import Rules
+from tests import factories as wire
 
 T = "2026-03-02T10:00:00+08:00"
 
@@ -142,3 +143,17 @@ def key_facts(finding: Finding) -> dict[str, str]:
 
 def plain(obj: Any) -> Any:
     return msgspec.to_builtins(obj)
+
+
+ELSEWHERE = "411624"  # another county (淅川县): its records move the input's time on
+
+
+def at(day: str) -> str:
+    return f"{day}T10:00:00+08:00"
+
+
+def clock(day: str, region: str = ELSEWHERE) -> dict:
+    """Another county's reference record of `day`: the input has reached that day (it says nothing
+    about the indicators under test)."""
+    return wire.event("region.registered", {"code": region, "name": "淅川县", "level": "county",
+                                            "parent": region[:4] + "00"}, region, time=at(day))

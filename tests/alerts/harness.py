@@ -180,3 +180,31 @@ def with_ledger(events: list[dict], db_path: str, topic_of, *, batch: int = 500,
     parsed = [parse_event(e, pii_key=PII_KEY) for e in events]
     return offline.published(f"sqlite+aiosqlite:///{db_path}", parsed, topic_of, batch=batch,
                              ledger_partitions=ledger_partitions)
+
+
+def engine(*batches: list[dict], configs: RuleConfigs | None = None) -> Harness:
+    """Each batch fed, then the end of the input (every source complete up to its newest event)."""
+    h = Harness(configs=configs)
+    for events in batches:
+        h.feed(events)
+        h.flush()
+    return h
+
+
+def arriving(*batches: list[dict]) -> Harness:
+    """Each batch one routing round, in this order, and only then the end of the input."""
+    h = Harness()
+    for events in batches:
+        h.feed(events)
+    h.flush()
+    return h
+
+
+def story(h: Harness, rule: str) -> list[tuple[str, str, str]]:
+    """(transition kind, level, day) of every transition of `rule`."""
+    return [(t.kind.value, t.level, t.at[:10]) for t in h.transitions if t.rule_id == rule]
+
+
+def raised(h: Harness, rule: str) -> list:
+    """The `raised` transitions of `rule`."""
+    return [t for t in h.transitions if t.rule_id == rule and t.kind.value == "raised"]

@@ -8,18 +8,15 @@ from __future__ import annotations
 from contracts.types import keyed_hash
 from services.alerts.rules import accounts as acc
 from tests import factories as wire
-from tests.alerts.builders import facts_findings, key_facts, line, pay, project_pay, registration, run
-from tests.alerts.harness import PII_KEY, Harness
+from tests.alerts.builders import at, facts_findings, key_facts, line, pay, project_pay, registration, run
+from tests.alerts.harness import PII_KEY, Harness, arriving, engine
+from tests.alerts.harness import raised as of
 
 COUNTY = "410324"
 IND = "IND-410324-1"
 PAYER, ENTERPRISE, PERSONAL = "6222020200112233", "6222020200118888", "6222020200119999"  # tests/factories.payment
 CARD = "6222020200117001"
 PERSON = wire.citizen_id(11)
-
-
-def at(day: str) -> str:
-    return f"{day}T10:00:00+08:00"
 
 
 def hashed(number: str) -> str:
@@ -51,27 +48,6 @@ def card_subsidy(pid: str, people: list[tuple[str, str]], day: str = "2026-03-02
              "account_holder": "栾川县农村信用合作联社"}
     return paid(pid, f"{2000 * len(people)}.00", day, payee=payee, channel="subsidy_card", subsidy_lines=lines,
                 **extra)
-
-
-def engine(*batches: list[dict]) -> Harness:
-    h = Harness()
-    for events in batches:
-        h.feed(events)
-        h.flush()
-    return h
-
-
-def arriving(*batches: list[dict]) -> Harness:
-    """Each batch one routing round, in this order, and only then the end of the input."""
-    h = Harness()
-    for events in batches:
-        h.feed(events)
-    h.flush()
-    return h
-
-
-def of(h: Harness, rule: str) -> list:
-    return [t for t in h.transitions if t.rule_id == rule and t.kind.value == "raised"]
 
 
 def subjects(h: Harness, rule: str) -> list[str]:

@@ -10,15 +10,12 @@ import pytest
 
 from services.alerts.rules import allocation as alc
 from tests import factories as wire
-from tests.alerts.builders import FUNDS, allocation, facts_findings, key_facts, run
-from tests.alerts.harness import Harness
+from tests.alerts.builders import FUNDS, allocation, at, clock, facts_findings, key_facts, run
+from tests.alerts.harness import arriving, engine, story
+from tests.alerts.harness import raised as of
 
 COUNTY, ELSEWHERE = "410324", "411624"
 IND = "IND-410324-1"
-
-
-def at(day: str) -> str:
-    return f"{day}T10:00:00+08:00"
 
 
 def received(amount: str = "1000000.00", on: str = "2026-02-02", iid: str = IND, **extra) -> dict:
@@ -67,38 +64,6 @@ def allocated(allocation_id: str = "FP-1", kind: str = "project", amount: str = 
 def fund(code: str, classes: list[str], level: str = "central") -> dict:
     return wire.event("fund.registered", {"fund_code": code, "name": f"{code} 资金", "level": level,
                                           "functional_classes": classes}, "000000", time=at("2026-01-05"))
-
-
-def clock(day: str, region: str = ELSEWHERE) -> dict:
-    """Another county's reference record of `day`: the input has reached that day."""
-    return wire.event("region.registered", {"code": region, "name": "淅川县", "level": "county",
-                                            "parent": region[:4] + "00"}, region, time=at(day))
-
-
-def engine(*batches: list[dict]) -> Harness:
-    """Each batch fed, then the end of the input (every source complete up to its newest event)."""
-    h = Harness()
-    for events in batches:
-        h.feed(events)
-        h.flush()
-    return h
-
-
-def arriving(*batches: list[dict]) -> Harness:
-    """Each batch one routing round, in this order, and only then the end of the input."""
-    h = Harness()
-    for events in batches:
-        h.feed(events)
-    h.flush()
-    return h
-
-
-def story(h: Harness, rule: str) -> list[tuple[str, str, str]]:
-    return [(t.kind.value, t.level, t.at[:10]) for t in h.transitions if t.rule_id == rule]
-
-
-def of(h: Harness, rule: str) -> list:
-    return [t for t in h.transitions if t.rule_id == rule and t.kind.value == "raised"]
 
 
 # ------------------------------------------------------------------ ALC-01 allocate within 30 days (预算法第五十二条)

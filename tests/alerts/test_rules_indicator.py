@@ -14,14 +14,11 @@ from services.alerts.config import RuleConfigs
 from services.alerts.findings import evidence
 from services.alerts.rules import indicators as ind
 from tests import factories as wire
-from tests.alerts.builders import FUNDS, doc, facts_findings, issue, key_facts, run
-from tests.alerts.harness import Harness
+from tests.alerts.builders import FUNDS, at, clock, doc, facts_findings, issue, key_facts, run
+from tests.alerts.harness import Harness, arriving, engine, story
+from tests.alerts.harness import raised as of
 
 COUNTY, CITY, ELSEWHERE = "410324", "410300", "411624"
-
-
-def at(day: str) -> str:
-    return f"{day}T10:00:00+08:00"
 
 
 def issued(tid: str = "XD-9", on: str = "2026-02-27", amount: str = "100000.00", to: str = COUNTY,
@@ -57,40 +54,6 @@ def interlock(state: str, issued_: str, received: str, receipts: list[str], day:
         "transfer_indicator_id": tid, "issuer_region": CITY, "receiver_region": COUNTY, "fund_code": "C22",
         "issued": issued_, "received": received, "in_transit": in_transit, "state": state,
         "receipt_indicator_ids": receipts, "issued_on": "2026-02-27"}, COUNTY, time=at(day))
-
-
-def clock(day: str, region: str = ELSEWHERE) -> dict:
-    """Another county's reference record of `day`: the input has reached that day (it says nothing
-    about the indicators under test)."""
-    return wire.event("region.registered", {"code": region, "name": "淅川县", "level": "county",
-                                            "parent": region[:4] + "00"}, region, time=at(day))
-
-
-def engine(*batches: list[dict]) -> Harness:
-    """Each batch fed, then the end of the input (every source complete up to its newest event)."""
-    h = Harness()
-    for events in batches:
-        h.feed(events)
-        h.flush()
-    return h
-
-
-def arriving(*batches: list[dict]) -> Harness:
-    """Each batch one routing round, in this order, and only then the end of the input."""
-    h = Harness()
-    for events in batches:
-        h.feed(events)
-    h.flush()
-    return h
-
-
-def story(h: Harness, rule: str) -> list[tuple[str, str, str]]:
-    """(transition kind, level, day) of every transition of `rule`."""
-    return [(t.kind.value, t.level, t.at[:10]) for t in h.transitions if t.rule_id == rule]
-
-
-def of(h: Harness, rule: str) -> list:
-    return [t for t in h.transitions if t.rule_id == rule and t.kind.value == "raised"]
 
 
 # ------------------------------------------------------------------ IND-01 registration deadline (bell)

@@ -15,15 +15,12 @@ from contracts.control import RuleConfigured
 from services.alerts.config import RuleConfigs
 from services.alerts.rules import performance as perf
 from tests import factories as wire
-from tests.alerts.builders import facts_findings, key_facts, run
-from tests.alerts.harness import Harness
+from tests.alerts.builders import at, clock, facts_findings, key_facts, run
+from tests.alerts.harness import Harness, arriving, engine
+from tests.alerts.harness import raised as of
 
 COUNTY, ELSEWHERE = "410324", "411624"
 IND = "IND-410324-1"
-
-
-def at(day: str) -> str:
-    return f"{day}T10:00:00+08:00"
 
 
 def project(code: str = "XM1") -> dict:
@@ -57,35 +54,8 @@ def evaluated(score: str, target: str, scale: str | None = None, on: str = "2027
     return wire.event("performance.self_evaluated", data, COUNTY, time=at(on))
 
 
-def clock(day: str, region: str = ELSEWHERE) -> dict:
-    """Another county's reference record of `day`: the input has reached that day."""
-    return wire.event("region.registered", {"code": region, "name": "淅川县", "level": "county",
-                                            "parent": region[:4] + "00"}, region, time=at(day))
-
-
-def engine(*batches: list[dict], configs: RuleConfigs | None = None) -> Harness:
-    h = Harness(configs=configs)
-    for events in batches:
-        h.feed(events)
-        h.flush()
-    return h
-
-
-def arriving(*batches: list[dict]) -> Harness:
-    """Each batch one routing round, in this order, and only then the end of the input."""
-    h = Harness()
-    for events in batches:
-        h.feed(events)
-    h.flush()
-    return h
-
-
 def story(h: Harness, rule: str) -> list[tuple[str, str, str, str]]:
     return [(t.kind.value, t.level, t.at[:10], t.subject) for t in h.transitions if t.rule_id == rule]
-
-
-def of(h: Harness, rule: str) -> list:
-    return [t for t in h.transitions if t.rule_id == rule and t.kind.value == "raised"]
 
 
 # ------------------------------------------------------------------ PERF-01 targets within 5 working days

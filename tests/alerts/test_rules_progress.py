@@ -13,16 +13,13 @@ import datetime as dt
 
 from services.alerts.rules import progress as prg
 from tests import factories as wire
-from tests.alerts.builders import key_facts, pay, run
-from tests.alerts.harness import Harness
+from tests.alerts.builders import at, clock, key_facts, pay, run
+from tests.alerts.harness import Harness, engine
+from tests.alerts.harness import raised as of
 
 COUNTY, ELSEWHERE = "410324", "411624"
 IND = "IND-410324-1"
 MILLION = "1000000.00"
-
-
-def at(day: str) -> str:
-    return f"{day}T10:00:00+08:00"
 
 
 def received(amount: str = MILLION, on: str = "2026-02-02", **extra) -> dict:
@@ -54,24 +51,6 @@ def books(*, allocated: str = MILLION, paid: tuple[tuple[str, str], ...] = (), t
     for n, (day, amount) in enumerate(paid, start=3):
         out.append(posting(n, "payment.made", day, [("5201", "500201", amount)], f"ZF{n}"))
     return out
-
-
-def clock(day: str, region: str = ELSEWHERE) -> dict:
-    """Another county's reference record of `day`: the input has reached that day."""
-    return wire.event("region.registered", {"code": region, "name": "淅川县", "level": "county",
-                                            "parent": region[:4] + "00"}, region, time=at(day))
-
-
-def engine(*batches: list[dict]) -> Harness:
-    h = Harness()
-    for events in batches:
-        h.feed(events)
-        h.flush()
-    return h
-
-
-def of(h: Harness, rule: str) -> list:
-    return [t for t in h.transitions if t.rule_id == rule and t.kind.value == "raised"]
 
 
 def found(h: Harness, rule: str) -> list[tuple[str, str, str]]:

@@ -11,18 +11,15 @@ import pytest
 from contracts.types import keyed_hash
 from services.alerts.rules import recipients as ben
 from tests import factories as wire
-from tests.alerts.builders import facts_findings, key_facts, line, pay, record, run
-from tests.alerts.harness import PII_KEY, Harness
+from tests.alerts.builders import at, facts_findings, key_facts, line, pay, record, run
+from tests.alerts.harness import PII_KEY, Harness, arriving, engine
+from tests.alerts.harness import raised as of
 
 COUNTY, NEIGHBOUR = "410324", "410325"
 IND = "IND-410324-1"
 PERSON = wire.citizen_id(21)
 REP = wire.citizen_id(22)
 ENTERPRISE = "93410324MA00000001"  # the enterprise payee of tests/factories.payment
-
-
-def at(day: str) -> str:
-    return f"{day}T10:00:00+08:00"
 
 
 def hashed(value: str) -> str:
@@ -53,27 +50,6 @@ def to_enterprise(pid: str, amount: str = "300000.00", day: str = "2026-03-02") 
     e = wire.payment(pid, IND, amount, payment_date=day, purpose="食用菌大棚建设工程款")
     e["time"] = at(day)
     return e
-
-
-def engine(*batches: list[dict]) -> Harness:
-    h = Harness()
-    for events in batches:
-        h.feed(events)
-        h.flush()
-    return h
-
-
-def arriving(*batches: list[dict]) -> Harness:
-    """Each batch one routing round, in this order, and only then the end of the input."""
-    h = Harness()
-    for events in batches:
-        h.feed(events)
-    h.flush()
-    return h
-
-
-def of(h: Harness, rule: str) -> list:
-    return [t for t in h.transitions if t.rule_id == rule and t.kind.value == "raised"]
 
 
 def subjects(h: Harness, rule: str) -> list[str]:

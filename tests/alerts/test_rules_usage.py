@@ -13,17 +13,14 @@ from contracts.control import RuleConfigured
 from services.alerts.config import RuleConfigs
 from services.alerts.rules import usage as use
 from tests import factories as wire
-from tests.alerts.builders import facts_findings, key_facts, pay, project_pay, run
+from tests.alerts.builders import at, clock, facts_findings, key_facts, pay, project_pay, run
 from tests.alerts.builders import posting as post
-from tests.alerts.harness import Harness
+from tests.alerts.harness import Harness, arriving, engine
+from tests.alerts.harness import raised as of
 
 COUNTY, ELSEWHERE = "410324", "411624"
 IND = "IND-410324-1"
 PAYEE_ACCOUNT = "6222020200118888"  # the enterprise payee of tests/factories.payment
-
-
-def at(day: str) -> str:
-    return f"{day}T10:00:00+08:00"
 
 
 def paid(pid: str, amount: str, day: str = "2026-03-02", **extra) -> dict:
@@ -38,33 +35,6 @@ def subsidy(pid: str, people: list[int], each: str = "2000.00", day: str = "2026
               "paid": each} for n in people]
     total = str(Decimal(each) * len(people))
     return paid(pid, total, day, subsidy_lines=lines, **extra)
-
-
-def clock(day: str, region: str = ELSEWHERE) -> dict:
-    """Another county's reference record of `day`: the input has reached that day."""
-    return wire.event("region.registered", {"code": region, "name": "淅川县", "level": "county",
-                                            "parent": region[:4] + "00"}, region, time=at(day))
-
-
-def engine(*batches: list[dict]) -> Harness:
-    h = Harness()
-    for events in batches:
-        h.feed(events)
-        h.flush()
-    return h
-
-
-def arriving(*batches: list[dict]) -> Harness:
-    """Each batch one routing round, in this order, and only then the end of the input."""
-    h = Harness()
-    for events in batches:
-        h.feed(events)
-    h.flush()
-    return h
-
-
-def of(h: Harness, rule: str) -> list:
-    return [t for t in h.transitions if t.rule_id == rule and t.kind.value == "raised"]
 
 
 def subjects(h: Harness, rule: str) -> list[str]:
