@@ -57,6 +57,8 @@ class AlertTransitioned(Data):
     at: dt.datetime
     method: str | None = Field(None, max_length=60)
     findings: str = Field("", max_length=2000)
+    findings_zh: str = Field("", max_length=2000, description="the rule's finding in Chinese, as operators read it "
+                                                               "(empty on dispositions: their findings are the operator's)")
     evidence_event_ids: list[Identifier] = Field(default_factory=list, max_length=100)
     due: dt.date | None = None
     shadow: bool = False

@@ -30,6 +30,7 @@ from services.access.api import create_app as access_app
 from services.access.credentials import hash_password
 from services.access.domain import Access, Actor, Kind, User
 from services.alerts import handlers as alert_handlers
+from services.alerts import store as alert_store
 from services.alerts.api import create_app as alerts_app
 from services.ingest import registry
 from services.ingest.api import create_app as ingest_app
@@ -47,6 +48,7 @@ from tests.conftest import TEST_SECRET
 
 pytestmark = pytest.mark.store
 OWN, OTHER, CITY, PROVINCE, MINISTRY = "410324", "411326", "410300", "410000", "000000"
+ATTACHMENT = "ATT-" + "0" * 24
 GROUP = "agri-410324"
 
 BAD = ("anonymous", "malformed", "expired", "other secret", "alg none")
@@ -135,6 +137,8 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     ("alerts", "GET", "/v1/alert-summary"): READ_LIST,
     ("alerts", "POST", "/v1/alerts/{alert_id}/dispositions"): only(202, "role member"),
     ("alerts", "GET", "/v1/dispositions/{disposition_id}"): READ_ITEM,
+    ("alerts", "POST", "/v1/alerts/{alert_id}/attachments"): only(201, "role member"),  # the responsible group's
+    ("alerts", "GET", "/v1/attachments/{attachment_id}"): READ_ITEM,  # whoever sees the alert
     ("alerts", "GET", "/v1/rules"): READ_LIST,
     ("alerts", "GET", "/v1/rules/history"): READ_LIST,
     ("alerts", "GET", "/v1/rules/{rule_id}/effective"): READ_LIST,
@@ -205,6 +209,10 @@ def _seed_alerts(url: str) -> None:
             await alert_handlers.apply(conn, [Delivery(None, e) for e in (  # type: ignore[arg-type]
                 make_event("alert.transitioned", data, id="t-1", region=OWN, time=at),
                 make_event("alert.disposition_filed", filed, id="D-m", region=OWN, time=at))])
+            await alert_store.add_attachment(conn, {
+                "attachment_id": ATTACHMENT, "alert_id": "USE-05-m", "region": OWN, "disposition_id": "D-m",
+                "file_name": "处理单.pdf", "content_type": "application/pdf", "size": 9, "sha256": "0" * 64,
+                "uploaded_by": "王科长", "uploaded_at": at.replace(tzinfo=None), "content": b"%PDF-1.4\n"})
         await engine.dispose()
 
     migrate(url, "alerts")
@@ -282,6 +290,9 @@ BODIES = {
 }
 
 
+FILES = {"/v1/alerts/{alert_id}/attachments": {"file": ("处理单.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")}}
+
+
 def _apps(world) -> dict[str, tuple[object, object]]:
     s = world.settings
     engine = make_engine(world.url)
@@ -308,6 +319,7 @@ def test_every_operation_against_every_caller(world):
             ledger_values = await _values(c, world.settings)
         values = {**ledger_values, "name": "payment.made", "client_id": "county-410324", "alert_id": "USE-05-m",
                   "disposition_id": "D-m", "rule_id": "USE-04", "username": "li-410324",
+                  "attachment_id": ATTACHMENT,
                   "letter_id": "0",
                   "item_id": "999999", "delivery_id": "999999", "target_id": "999999", "level": "yellow",
                   "report_id": f"2026-03.{OWN}.all"}
@@ -329,9 +341,10 @@ def test_every_operation_against_every_caller(world):
                     body = BODIES.get(path)
                     if path == "/v1/clients" and method == "POST":
                         body = {**BODIES[path], "client_id": f"c-{uuid.uuid4().hex[:8]}"}
+                    upload = FILES.get(path)
                     response = await client.request(method, url, params=query.get(path),
-                                                    json=body if method in ("POST", "PUT") else None,
-                                                    headers=headers_for(world.settings, caller))
+                                                    json=body if method in ("POST", "PUT") and not upload else None,
+                                                    files=upload, headers=headers_for(world.settings, caller))
                     expected = POLICY[(name, method, path)](caller)
                     count += 1
                     if response.status_code != expected:

@@ -33,6 +33,7 @@ class DeadlineItem(msgspec.Struct, frozen=True, array_like=True):
     done: str | None = None  # completion date
     belled: bool = False
     escalated: bool = False
+    text_zh: str = ""  # what is due, in Chinese (last: items stored before it decode unchanged)
 
     @property
     def closed(self) -> bool:
@@ -65,24 +66,25 @@ def calendar_deadline(start: dt.date, days: int, lead: int) -> tuple[dt.date, dt
 
 def open_item(rule_id: str, subject: str, region: str, family: str, start: dt.date, due: dt.date, bell: dt.date,
               text: str, evidence: tuple[Evidence, ...] = (), fund_code: str | None = None,
-              budget_year: int | None = None) -> DeadlineItem:
+              budget_year: int | None = None, *, text_zh: str = "") -> DeadlineItem:
     return DeadlineItem(rule_id, subject, region, family, start.isoformat(), due.isoformat(), bell.isoformat(), text,
-                        tuple(evidence), fund_code, budget_year)
+                        tuple(evidence), fund_code, budget_year, text_zh=text_zh)
 
 
-def _finding(item: DeadlineItem, op: str, at: dt.datetime, text: str, extra: tuple[Evidence, ...] = (),
+def _finding(item: DeadlineItem, op: str, at: dt.datetime, text: str, zh: str, extra: tuple[Evidence, ...] = (),
              bell_at: str | None = None) -> Finding:
     return Finding(item.rule_id, item.subject, item.region, text, item.evidence + extra, item.fund_code,
-                   at.isoformat(), item.budget_year, op, item.due, bell_at=bell_at)
+                   at.isoformat(), item.budget_year, op, item.due, bell_at=bell_at,
+                   findings_zh=f"{item.text_zh}：{zh}" if item.text_zh else "")
 
 
 def _bell(item: DeadlineItem) -> Finding:
     return _finding(item, BELL, start_of(dt.date.fromisoformat(item.bell)),
-                    f"{item.text}: due {item.due}, not done yet")
+                    f"{item.text}: due {item.due}, not done yet", f"办理期限 {item.due}，尚未办理")
 
 
-def _escalation(item: DeadlineItem, why: str, extra: tuple[Evidence, ...] = ()) -> Finding:
-    return _finding(item, ESCALATE, end_of(dt.date.fromisoformat(item.due)), why, extra,
+def _escalation(item: DeadlineItem, why: str, zh: str, extra: tuple[Evidence, ...] = ()) -> Finding:
+    return _finding(item, ESCALATE, end_of(dt.date.fromisoformat(item.due)), why, zh, extra,
                     bell_at=start_of(dt.date.fromisoformat(item.bell)).isoformat())
 
 
@@ -102,10 +104,12 @@ def complete(item: DeadlineItem, on: dt.date, evidence: tuple[Evidence, ...] = (
             belled = True
         if belled:
             out.append(_finding(item, CLEAR, start_of(on) if on > bell else start_of(bell),
-                                f"{item.text}: done on {on.isoformat()}, in time (due {item.due})", evidence))
+                                f"{item.text}: done on {on.isoformat()}, in time (due {item.due})",
+                                f"已于 {on.isoformat()} 按时办理（期限 {item.due}）", evidence))
         return replace(item, done=on.isoformat(), belled=belled), out
     if not item.escalated:
-        out.append(_escalation(item, f"{item.text}: due {item.due}, done late on {on.isoformat()}", evidence))
+        out.append(_escalation(item, f"{item.text}: due {item.due}, done late on {on.isoformat()}",
+                               f"办理期限 {item.due}，逾期至 {on.isoformat()} 才办理", evidence))
     return replace(item, done=on.isoformat(), belled=True, escalated=True), out
 
 
@@ -116,7 +120,7 @@ def tick(item: DeadlineItem, now: dt.datetime | None) -> tuple[DeadlineItem, lis
     due, bell = dt.date.fromisoformat(item.due), dt.date.fromisoformat(item.bell)
     out: list[Finding] = []
     if now >= end_of(due):
-        out.append(_escalation(item, f"{item.text}: due {item.due}, not done"))
+        out.append(_escalation(item, f"{item.text}: due {item.due}, not done", f"办理期限 {item.due} 已过，仍未办理"))
         return replace(item, belled=True, escalated=True), out
     if not item.belled and now >= start_of(bell):
         out.append(_bell(item))

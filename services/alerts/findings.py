@@ -51,6 +51,7 @@ class Finding(msgspec.Struct, frozen=True, array_like=True):
     due: str | None = None  # deadline rules: the due date (ISO)
     indicator_id: str | None = None  # the indicator the money came from (its fund names the responsible group)
     bell_at: str | None = None  # escalations: when the bell was (or would have been) rung
+    findings_zh: str = ""  # the same finding in Chinese, as operators read it (issue 11 §3)
 
     @property
     def dedupe_key(self) -> str:

@@ -77,6 +77,7 @@ class Transition:
     disposition_id: str | None = None
     corrective_actions: tuple[str, ...] = ()
     attachments: tuple[str, ...] = ()
+    findings_zh: str = ""  # the rule's finding in Chinese (a disposition's text is the operator's own)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ def _open_new(state: AlertState | None, f: Finding, cfg: Settings, level: str, a
                        shadow=cfg.shadow, fund_code=f.fund_code, group_code=cfg.group_code,
                        budget_year=f.budget_year, due=f.due,
                        seen=_seen(state, f.evidence_ids) if state else f.evidence_ids[-MAX_SEEN:])
-    return _step(fresh, AlertTransitionKind.raised, level, True, at, findings=f.findings, evidence=f.evidence)
+    return _step(fresh, AlertTransitionKind.raised, level, True, at, findings=f.findings, evidence=f.evidence,
+                 findings_zh=f.findings_zh)
 
 
 def on_finding(state: AlertState | None, f: Finding, cfg: Settings) -> Decision:
@@ -156,7 +158,8 @@ def on_finding(state: AlertState | None, f: Finding, cfg: Settings) -> Decision:
     if f.op == CLEAR:
         if state is None or not state.open or state.level != BELL_LEVEL:
             return Decision(state)
-        new, t = _step(state, AlertTransitionKind.cleared, GREEN, False, at, findings=f.findings, evidence=f.evidence)
+        new, t = _step(state, AlertTransitionKind.cleared, GREEN, False, at, findings=f.findings, evidence=f.evidence,
+                       findings_zh=f.findings_zh)
         return Decision(new, (t,))
     if f.op == ESCALATE:
         target = cfg.escalate_to or CATALOGUE[f.rule_id].escalate_to or YELLOW
@@ -170,7 +173,7 @@ def on_finding(state: AlertState | None, f: Finding, cfg: Settings) -> Decision:
         if state.level != BELL_LEVEL:
             return Decision(state, tuple(transitions))
         new, t = _step(state, AlertTransitionKind.escalated, target, True, at, findings=f.findings,
-                       evidence=f.evidence)
+                       evidence=f.evidence, findings_zh=f.findings_zh)
         return Decision(new, (*transitions, t))
     raise ValueError(f"unknown finding op {f.op!r}")
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -54,6 +55,7 @@ alerts = Table(
     Column("budget_year", Integer),
     Column("due", Date),
     Column("findings", Text, nullable=False, default=""),
+    Column("findings_zh", Text, nullable=False, default="", server_default=""),
     Column("raised_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("transitions", Integer, nullable=False),
@@ -83,6 +85,7 @@ transitions = Table(
     Column("disposition_id", String(100)),
     Column("corrective_actions", Text, nullable=False, default="[]"),
     Column("attachments", Text, nullable=False, default="[]"),
+    Column("findings_zh", Text, nullable=False, default="", server_default=""),
     Index("ix_alerts_transitions_alert", "alert_id", "seq"),
 )
 
@@ -102,6 +105,23 @@ dispositions = Table(
     Column("decided_at", DateTime),
     Column("body", Text, nullable=False),
     Index("ix_alerts_dispositions_alert", "alert_id"),
+)
+
+attachments = Table(  # files uploaded with a disposition (处理单); the content is kept here, in the database
+    "alerts_attachments",
+    metadata,
+    Column("attachment_id", String(40), primary_key=True),
+    Column("alert_id", String(100), nullable=False),
+    Column("region", String(12), nullable=False),  # the alert's: who may download it is who may see the alert
+    Column("disposition_id", String(100)),  # None until a disposition names it
+    Column("file_name", String(255), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("uploaded_by", String(60), nullable=False),
+    Column("uploaded_at", DateTime, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Index("ix_alerts_attachments_alert", "alert_id"),
 )
 
 rule_configs = Table(
@@ -149,13 +169,15 @@ async def record_transition(conn: AsyncConnection, region: str, t: Any) -> None:
     await conn.execute(insert_ignore(conn, transitions, keys=("transition_id",)), [{
         "transition_id": t.transition_id, "alert_id": t.alert_id, "seq": seq, "kind": t.transition.value,
         "from_level": t.from_level.value if t.from_level else None, "level": t.level.value, "open": t.open,
-        "actor": t.actor, "at": at, "method": t.method, "findings": t.findings, "evidence": evidence,
+        "actor": t.actor, "at": at, "method": t.method, "findings": t.findings, "findings_zh": t.findings_zh,
+        "evidence": evidence,
         "disposition_id": t.disposition_id, "corrective_actions": json.dumps(t.corrective_actions),
         "attachments": json.dumps(t.attachments, ensure_ascii=False)}])
     row = {"alert_id": t.alert_id, "rule_id": t.rule_id, "category": t.category, "title_zh": t.title_zh,
            "title_en": t.title_en, "subject": t.subject, "region": region, "fund_code": t.fund_code,
            "group_code": t.group_code, "level": t.level.value, "open": t.open, "shadow": t.shadow,
            "budget_year": t.budget_year, "due": t.due, "findings": t.findings if seq == 1 else "",
+           "findings_zh": t.findings_zh if seq == 1 else "",
            "raised_at": at, "updated_at": at, "transitions": seq, "last_transition": t.transition.value}
     await conn.execute(upsert(conn, alerts, row, keys=("alert_id",), update=None))
     await conn.execute(
@@ -165,7 +187,7 @@ async def record_transition(conn: AsyncConnection, region: str, t: Any) -> None:
     )
     if seq == 1:
         await conn.execute(update(alerts).where(alerts.c.alert_id == t.alert_id, alerts.c.findings == "")
-                           .values(findings=t.findings, raised_at=at))
+                           .values(findings=t.findings, findings_zh=t.findings_zh, raised_at=at))
     if t.disposition_id:
         await conn.execute(update(dispositions).where(dispositions.c.disposition_id == t.disposition_id)
                            .values(status=APPLIED, transition_id=t.transition_id, decided_at=at, reason=None))
@@ -196,6 +218,36 @@ async def record_refused(conn: AsyncConnection, region: str, r: Any) -> None:
     await conn.execute(update(dispositions).where(dispositions.c.disposition_id == r.disposition_id,
                                                   dispositions.c.status != APPLIED)
                        .values(status=REFUSED, reason=r.reason, decided_at=naive(r.at)))
+
+
+ATTACHMENT_META = tuple(c for c in attachments.c if c.name != "content")
+
+
+async def add_attachment(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(attachments.insert(), [row])
+
+
+async def attachments_of(conn: AsyncConnection, alert_id: str) -> list[dict[str, Any]]:
+    """The alert's attachments without their content, oldest first."""
+    rows = await conn.execute(select(*ATTACHMENT_META).where(attachments.c.alert_id == alert_id)
+                              .order_by(attachments.c.uploaded_at, attachments.c.attachment_id))
+    return [dict(r._mapping) for r in rows]
+
+
+async def get_attachment(conn: AsyncConnection, attachment_id: str, *, content: bool = False) -> dict[str, Any] | None:
+    columns = tuple(attachments.c) if content else ATTACHMENT_META
+    row = (await conn.execute(select(*columns).where(attachments.c.attachment_id == attachment_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def link_attachments(conn: AsyncConnection, ids: list[str], disposition_id: str) -> int:
+    """Name the disposition on its attachments (only those not linked yet); how many were linked."""
+    if not ids:
+        return 0
+    result = await conn.execute(update(attachments).where(attachments.c.attachment_id.in_(ids),
+                                                          attachments.c.disposition_id.is_(None))
+                                .values(disposition_id=disposition_id))
+    return int(result.rowcount or 0)
 
 
 async def record_config(conn: AsyncConnection, c: Any, at: dt.datetime, *, event_id: str = "", region: str = "000000"

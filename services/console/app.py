@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from starlette.datastructures import UploadFile
 
 from services.console import export, ops_pages, text
 from services.console.session import (
@@ -251,7 +252,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def detail_context(user: User, alert_id: str) -> dict[str, Any]:
         d = await api().get(user, "alerts", f"/v1/alerts/{alert_id}")
         chain = await _ledger_chain(api(), user, d)
-        return {"d": d, "chain": chain}
+        return {"d": d, "chain": chain, "watch": _watched(d)}
 
     @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
     async def alert_detail(request: Request, user: CurrentUser, alert_id: str) -> HTMLResponse:
@@ -265,17 +266,50 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/alerts/{alert_id}/dispositions", response_class=HTMLResponse)
     async def file_disposition(request: Request, user: CurrentUser, alert_id: str) -> Response:
         form = await request.form()
+        # files uploaded by an earlier, refused try of this form come back as their ids: not uploaded twice
+        uploaded = [str(x) for x in form.getlist("uploaded") if str(x).startswith("ATT-")]
+        references = [a.strip() for a in str(form.get("attachments") or "").splitlines() if a.strip()]
         body = {"action": form.get("action"), "method": form.get("method") or None,
                 "corrective_actions": form.getlist("corrective_actions"), "findings": form.get("findings") or "",
-                "attachments": [a.strip() for a in str(form.get("attachments") or "").splitlines() if a.strip()]}
+                "attachments": uploaded + references}
+
+        async def refused(message: str) -> Response:
+            n = await names(user)
+            ctx = await detail_context(user, alert_id)
+            return page(request, "alert.html", user, names=n, **ctx, filed=None,
+                        form={**body, "references": "\n".join(references), "uploaded": uploaded}, error=message)
+
+        for f in form.getlist("files"):
+            if not isinstance(f, UploadFile) or not f.filename:
+                continue
+            try:
+                meta = await api().call(user, "POST", "alerts", f"/v1/alerts/{alert_id}/attachments", files={
+                    "file": (f.filename, await f.read(), f.content_type or "application/octet-stream")})
+            except ApiError as exc:
+                return await refused(f"附件“{f.filename}”未被接受（{exc.status}）：{exc.message}")
+            uploaded.append(meta["attachment_id"])
+        body["attachments"] = uploaded + references
         try:
             accepted = await api().call(user, "POST", "alerts", f"/v1/alerts/{alert_id}/dispositions", json=body)
         except ApiError as exc:
-            n = await names(user)
-            ctx = await detail_context(user, alert_id)
-            return page(request, "alert.html", user, names=n, **ctx, filed=None, form=body,
-                        error=f"处理单未被接受（{exc.status}）：{exc.message}")
+            return await refused(f"处理单未被接受（{exc.status}）：{exc.message}")
         return RedirectResponse(f"/alerts/{alert_id}?filed={accepted['disposition_id']}", status_code=303)
+
+    @app.get("/attachments/{attachment_id}")
+    async def attachment(request: Request, user: CurrentUser, attachment_id: str) -> Response:
+        """A disposition's file, as stored by the alerts API (which checks that the user sees its alert)."""
+        try:
+            r = await api().fetch(user, "GET", "alerts", f"/v1/attachments/{attachment_id}")
+        except ApiError as exc:
+            return page(request, "error.html", user, message=f"附件 {attachment_id}：{exc.message}", status=exc.status)
+        keep = ("content-type", "content-disposition", "x-content-type-options", "x-content-sha256", "cache-control")
+        return Response(r.content, headers={k: v for k, v in r.headers.items() if k.lower() in keep})
+
+    @app.get("/alerts/{alert_id}/state")
+    async def alert_state(user: CurrentUser, alert_id: str) -> dict[str, Any]:
+        """The alert's level and status as the read model has them (the detail page waits for its disposition's)."""
+        a = (await api().get(user, "alerts", f"/v1/alerts/{alert_id}"))["alert"]
+        return {"alert_id": a["alert_id"], "level": a["level"], "status": a["status"], "transitions": a["transitions"]}
 
     @app.get("/dispositions/{disposition_id}")
     async def disposition_status(user: CurrentUser, disposition_id: str) -> dict[str, Any]:
@@ -507,6 +541,17 @@ async def _aiter(rows: list[list[Any]]):
         yield row
 
 
+def _watched(detail: dict[str, Any]) -> dict[str, Any] | None:
+    """The disposition the page keeps watching: one still filed, or one applied whose transition the alert
+    shown does not have yet (the alert's read model lags behind the disposition's)."""
+    seen = detail["alert"]["transitions"]
+    for x in detail["dispositions"]:
+        if x["status"] == "filed" or (x["status"] == "applied" and x.get("transition_id")
+                                      and int(x["transition_id"].rsplit(".", 1)[1]) > seen):
+            return x
+    return None
+
+
 async def _alert_rows(api: Api, user: User, params: dict[str, Any], n: Names):
     offset = 0
     while True:
@@ -515,7 +560,7 @@ async def _alert_rows(api: Api, user: User, params: dict[str, Any], n: Names):
             yield [a["alert_id"], text.word(text.ALERT_LEVELS, a["level"]), a["category_zh"], a["rule_id"], a["title_zh"],
                    n.region(a["region"]), a["region"], n.group(a["group_code"]), n.fund(a["fund_code"]),
                    text.word(text.ALERT_STATUS, a["status"]), text.local_time(a["raised_at"]), a["due"] or "",
-                   a["findings"]]
+                   a.get("findings_zh") or a["findings"]]
         offset += len(page["items"])
         if not page["items"] or offset >= page["total"]:
             return

@@ -56,18 +56,24 @@ class Api:
         self.settings, self.http = settings, http
 
     async def call(self, user: User | None, method: str, service: str, path: str, *,
-                   params: dict[str, Any] | None = None, json: Any = None) -> Any:
+                   params: dict[str, Any] | None = None, json: Any = None, files: Any = None) -> Any:
+        r = await self.fetch(user, method, service, path, params=params, json=json, files=files)
+        return r.json() if r.content else None
+
+    async def fetch(self, user: User | None, method: str, service: str, path: str, *,
+                    params: dict[str, Any] | None = None, json: Any = None, files: Any = None) -> httpx.Response:
+        """The API's response itself (a download's bytes and headers); ApiError when it refused."""
         headers = {"Authorization": f"Bearer {user.token}"} if user else {}
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         r = await self.http.request(method, f"{self.settings.url(service)}{path}", params=clean, json=json,
-                                    headers=headers)
+                                    files=files, headers=headers)
         if r.status_code >= 400:
             try:
                 detail = r.json().get("detail", r.text)
             except ValueError:
                 detail = r.text
             raise ApiError(r.status_code, detail)
-        return r.json() if r.content else None
+        return r
 
     async def get(self, user: User, service: str, path: str, **params: Any) -> Any:
         return await self.call(user, "GET", service, path, params=params)

@@ -35,6 +35,39 @@ PAYEE_KINDS = {"enterprise": "企业", "individual": "个人", "unit": "单位"}
 PARAM_KINDS = {"int": "整数", "decimal": "金额/小数", "words": "词语（逗号分隔）", "regex": "正则表达式",
                "mmdd": "月-日（MM-DD）", "period": "期间", "bool": "是/否"}
 ROLES = {r.value: ROLE_NAMES_ZH[r] for r in Role}
+EVENT_TYPES = {"payment.made": "支付", "indicator.registered": "指标登记", "indicator.issued": "指标下达",
+               "indicator.allocated": "指标分配", "indicator.compiled": "编入年度预算", "ledger.posting_applied": "台账记账",
+               "ledger.interlock_checked": "上下级咬合校验", "ledger.balance_exceeded": "余额超出",
+               "ledger.fund_link_conflict": "资金关联冲突", "external.recorded": "外部数据", "household.registered":
+                   "建档立卡登记", "account.registered": "账户登记", "project.registered": "项目入库",
+               "performance.targets_set": "绩效目标设定", "performance.progress_reported": "绩效运行监控",
+               "performance.self_evaluated": "绩效自评", "fund.registered": "专项资金登记", "fund.linked": "专项资金关联"}
+FACTS = {  # the evidence's field names as the seeds call them
+    "payment_id": "支付单号", "indicator_id": "指标编号", "amount": "金额", "payment_date": "支付日期", "purpose": "支付用途",
+    "settlement": "结算方式", "channel": "支付方式", "economic_class": "经济分类", "functional_class": "功能分类",
+    "project_code": "项目编码", "project_name": "项目名称", "payer_unit": "付款单位", "payer_account": "付款账号",
+    "payee": "收款人", "payee_kind": "收款人类型", "payee_account": "收款账号", "record_id": "记录编号", "kind": "类型",
+    "record_date": "记录日期", "status": "状态", "details": "详情", "doc_no": "文号", "fund_code": "专项资金",
+    "fund": "专项资金", "budget_year": "预算年度", "allocation_id": "分配单号", "to_region": "下达地区", "date": "日期",
+    "source": "指标来源", "source_event_type": "来源业务", "booked_on": "记账日期", "upper_fund_code": "上级专项资金",
+    "upper_indicator_id": "上级指标", "transfer_indicator_id": "转移支付指标", "state": "咬合状态", "score": "得分",
+    "target_score": "目标得分", "scale": "满分", "evaluated_on": "自评日期", "period_end": "期末", "metric": "绩效指标",
+    "reported_on": "报送日期", "set_on": "设定日期", "household": "户编号", "since": "起始日期", "unit_code": "单位编码",
+    "advance_issue": "提前下达", "compiled_on": "编入日期", "enterprise": "统一社会信用代码", "name": "姓名",
+}
+_FACT_VALUES = {"settlement": SETTLEMENT, "channel": CHANNELS, "payee_kind": PAYEE_KINDS, "source": SOURCES,
+                "state": TRANSFER_STATES, "source_event_type": EVENT_TYPES,
+                "kind": {"deed_tax": "契税", "vehicle": "车辆登记", "business_registration": "工商登记",
+                         "business_status": "经营状态", "public_employee": "财政供养人员", "death": "死亡登记"}}
+
+
+def fact(key: str, value: str) -> tuple[str, str]:
+    """An evidence field as (Chinese label, value in words): balance_<account> names the account."""
+    if key.startswith("balance_"):
+        return f"余额·{account(key[8:])}", money(value)
+    if key == "amount":
+        return FACTS[key], money(value)
+    return FACTS.get(key, key), _FACT_VALUES.get(key, {}).get(value, value)
 
 
 def _decimal(value: object) -> Decimal | None:
@@ -87,3 +120,30 @@ def word(table: dict[str, str], key: object) -> str:
 def account(code: str) -> str:
     name = ACCOUNT_NAMES.get(code)  # type: ignore[call-overload]
     return f"{name}（{code}）" if name else code
+
+
+_SUBJECT_WORDS = {"payment": "支付", "indicator": "指标", "transfer": "转移支付", "allocation": "分配", "account": "账户",
+                  "enterprise": "企业", "fund": "专项资金", "project": "项目", "person": "人员", "unit": "付款单位",
+                  "checkpoint": "检查点", "metric": "绩效指标", "period": "期间", "targets": "绩效目标",
+                  "evaluation": "绩效自评", "held": "资金滞留", "idle": "资金闲置", "surge": "年末突击支出",
+                  "year-end": "年末结余", "overallocated": "超额分配", "overpaid": "超额支付"}
+
+
+def subject(value: str | None) -> str:
+    """An alert's subject (payment/ZF1/person/x) in words: 支付 ZF1 · 人员 x."""
+    if not value:
+        return "—"
+    parts, out = value.split("/"), []
+    for i, part in enumerate(parts):
+        w = _SUBJECT_WORDS.get(part)
+        if w is None:
+            out.append(part)
+        elif i + 1 < len(parts) and parts[i + 1] not in _SUBJECT_WORDS:
+            out.append(f"{w} ")
+        else:
+            out.append(w)
+    text, sep = "", ""
+    for piece in out:  # a word before its id stays with it; the pieces are joined by a middle dot
+        text += sep + piece
+        sep = "" if piece.endswith(" ") else " · "
+    return text

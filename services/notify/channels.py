@@ -69,7 +69,8 @@ class Listed:
                        d["group_code"], at, note=d["text_zh"])
         return cls(d["alert_id"], d["transition_id"], d["transition"], d["rule_id"], d["category"], d["title_zh"],
                    d["subject"], d["level"], d.get("open", True), envelope["region"],
-                   d.get("group_code") or "", at, findings=d.get("findings", ""))
+                   d.get("group_code") or "", at,
+                   findings=d.get("findings_zh") or d.get("findings", ""))  # Chinese when the alert carries it
 
 
 def _headline(listed: Sequence[Listed]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from array import array
+from collections.abc import Mapping
 from itertools import accumulate
 from typing import Annotated, Any
 
@@ -61,19 +62,23 @@ class BodyLimit:
     """ASGI middleware: 413 once a request body passes `max_bytes` (by Content-Length before
     reading, else while reading), 422 when a JSON body nests deeper than `max_depth`."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int = 32) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int = 32,
+                 paths: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
+        # larger limits for a few upload routes (path regex → bytes); everything else keeps max_bytes
+        self.paths = [(re.compile(k), v) for k, v in (paths or {}).items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or ())
+        limit = next((n for pattern, n in self.paths if pattern.fullmatch(scope.get("path", ""))), self.max_bytes)
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await self._answer(send, *_error(413, f"request body exceeds {self.max_bytes} bytes", "too_large"))
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._answer(send, *_error(413, f"request body exceeds {limit} bytes", "too_large"))
             return
         chunks: list[bytes] = []
         size = 0
@@ -84,8 +89,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._answer(send, *_error(413, f"request body exceeds {self.max_bytes} bytes", "too_large"))
+            if size > limit:
+                await self._answer(send, *_error(413, f"request body exceeds {limit} bytes", "too_large"))
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -123,9 +128,9 @@ class Health(BaseModel):
     status: str = "ok"
 
 
-def limit_bodies(app: FastAPI, max_bytes: int, max_depth: int = 32) -> FastAPI:
+def limit_bodies(app: FastAPI, max_bytes: int, max_depth: int = 32, paths: Mapping[str, int] | None = None) -> FastAPI:
     """Put `BodyLimit` in front of `app` (one line in each service's `create_app`)."""
-    app.add_middleware(BodyLimit, max_bytes=max_bytes, max_depth=max_depth)
+    app.add_middleware(BodyLimit, max_bytes=max_bytes, max_depth=max_depth, paths=paths)
     return app
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts.api import alerts, dispositions, rules
+from services.alerts.api import alerts, attachments, dispositions, rules
 from services.runtime.http import limit_bodies
 from services.runtime.projection import Projection
 from services.runtime.settings import Settings
@@ -19,7 +19,8 @@ def create_app(engine: AsyncEngine, settings: Settings, projection: Projection |
     app.state.engine = engine
     app.state.settings = settings
     app.state.projection = projection
-    limit_bodies(app, settings.max_body_bytes, settings.max_json_depth)
-    for module in (alerts, dispositions, rules):
+    limit_bodies(app, settings.max_body_bytes, settings.max_json_depth,
+                 paths={r"/v1/alerts/[^/]+/attachments": attachments.MAX_BYTES + (64 << 10)})  # the file and its form
+    for module in (alerts, attachments, dispositions, rules):
         app.include_router(module.router)
     return app

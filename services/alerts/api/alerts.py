@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from contracts.alert import AlertLevel
 from contracts.types import RegionCode, region_prefix
 from services.alerts import store
+from services.alerts.api.attachments import AttachmentOut
 from services.alerts.api.deps import Conn, visible_alert
 from services.alerts.catalogue import CATALOGUE, CATEGORIES
 from services.runtime.auth import CurrentPrincipal, OptionalPrincipal
@@ -43,6 +44,7 @@ class Alert(BaseModel):
     budget_year: int | None
     due: dt.date | None
     findings: str
+    findings_zh: str = Field("", description="the finding in Chinese (empty for alerts raised before it existed)")
     raised_at: dt.datetime
     updated_at: dt.datetime
     transitions: int
@@ -79,6 +81,7 @@ class TransitionOut(BaseModel):
     at: dt.datetime
     method: str | None
     findings: str
+    findings_zh: str = ""
     evidence: list[Evidence]
     disposition_id: str | None
     corrective_actions: list[str]
@@ -104,6 +107,8 @@ class AlertDetail(BaseModel):
     history: list[TransitionOut]
     evidence: list[Evidence] = Field(description="the events that triggered the alert (every transition's, once)")
     dispositions: list[DispositionOut]
+    attachments: list[AttachmentOut] = Field(default_factory=list,
+                                             description="files uploaded for the alert's dispositions (no content)")
 
 
 class Status(BaseModel):
@@ -188,7 +193,8 @@ async def alert_detail(alert_id: str, conn: Conn, principal: CurrentPrincipal) -
                     for d in await store.dispositions_of(conn, alert_id)]
     return AlertDetail(alert=Alert.of(alert), basis=CATALOGUE[alert["rule_id"]].basis,
                        history=[TransitionOut(**t) for t in history], evidence=[Evidence(**e) for e in evidence],
-                       dispositions=[DispositionOut(**d) for d in dispositions])
+                       dispositions=[DispositionOut(**d) for d in dispositions],
+                       attachments=[AttachmentOut.of(a) for a in await store.attachments_of(conn, alert_id)])
 
 
 @router.get("/v1/status", response_model=Status | Health, tags=["status"],

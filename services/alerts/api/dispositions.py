@@ -20,6 +20,7 @@ from contracts.envelope import make_event
 from contracts.topics import Family
 from services.alerts import store
 from services.alerts.api.alerts import DispositionOut, _utc
+from services.alerts.api.attachments import check_references
 from services.alerts.api.deps import Conn, visible_alert
 from services.alerts.lifecycle import AlertState, check_disposition
 from services.runtime import audit
@@ -35,7 +36,9 @@ class DispositionIn(BaseModel):
     corrective_actions: list[CorrectiveAction] = Field(default_factory=list,
                                                        description="rectification: recover/suspend/notice/referral")
     findings: str = Field(min_length=1, max_length=2000, description="核实情况 / 纠正情况")
-    attachments: list[str] = Field(default_factory=list, max_length=20, description="references to stored files")
+    attachments: list[str] = Field(default_factory=list, max_length=20,
+                                   description="ids of files uploaded to the alert (POST …/attachments, ATT-…), "
+                                               "or references to files archived elsewhere")
 
 
 class Accepted(BaseModel):
@@ -62,6 +65,7 @@ async def file_disposition(alert_id: str, body: Annotated[DispositionIn, Body()]
     refusal = check_disposition(current, current.alert_id, body.action)
     if refusal:
         raise HTTPException(status.HTTP_409_CONFLICT, refusal)
+    uploaded = await check_references(conn, alert_id, body.attachments)
     disposition_id = f"D-{uuid.uuid4().hex[:24]}"
     try:
         command = DispositionFiled(disposition_id=disposition_id, alert_id=alert_id, action=body.action,
@@ -77,6 +81,8 @@ async def file_disposition(alert_id: str, body: Annotated[DispositionIn, Body()]
     settings = request.app.state.settings
     async with request.app.state.engine.begin() as tx:
         await store.record_filed(tx, alert["region"], now, command)
+        if await store.link_attachments(tx, uploaded, disposition_id) != len(uploaded):
+            raise HTTPException(status.HTTP_409_CONFLICT, "an attachment was filed with another disposition meanwhile")
         await store.add_outgoing(tx, topic=settings.topic(Family.alert_command), key=event.key, value=event.to_json())
         await store.add_outgoing(tx, **audit.outgoing(settings, audit.audit_event(
             "alerts", "disposition.filed", actor=principal.user, region=alert["region"], target=alert_id,

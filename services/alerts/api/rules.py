@@ -112,8 +112,9 @@ async def configure(rule_id: str, body: Annotated[RuleConfigured, Body()],
     if rule_id not in CATALOGUE or body.rule_id != rule_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no rule {rule_id} (or the body names another rule)")
     if region_level(principal.region) not in (RegionLevel.central, RegionLevel.province, RegionLevel.city):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "rule levels and thresholds are set by the upper bureau "
-                                                       "(the Ministry, a province or a city), seed 000 art. 18")
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            "rule levels and thresholds are set by the upper bureau (the Ministry, a province or a "
+                            "city): 《沣西新城财政扶贫资金动态监控工作规程》第十八条：每项预警规则的具体预警级别由财政局统一进行确定")
     if not region_within(body.scope, principal.region):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"scope {body.scope} is outside your region {principal.region}: "
                                                        f"an upper bureau configures its own region and those below it")

@@ -12,6 +12,7 @@ from services.alerts.config import RuleConfig
 from services.alerts.findings import Finding
 from services.alerts.model import Line, Pay, Registration
 from services.alerts.rules.registry import rule
+from services.alerts.zh import ACCOUNT_KINDS, ACCOUNT_SIDES, ACCOUNT_STATUS, word, yuan
 
 
 def same_name(a: str, b: str) -> bool:
@@ -19,9 +20,9 @@ def same_name(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
-def _f(rule_id: str, p: Pay, text: str, subject: str | None = None) -> Finding:
+def _f(rule_id: str, p: Pay, text: str, zh: str, subject: str | None = None) -> Finding:
     return Finding(rule_id, subject or f"payment/{p.pid}", p.region, text, (p.evidence(),), None, p.at, p.day.year,
-                   indicator_id=p.ind)
+                   indicator_id=p.ind, findings_zh=zh)
 
 
 @rule("ACC-01")
@@ -32,8 +33,10 @@ def acc01_not_designated(cfg: RuleConfig, p: Pay, payer: Registration | None) ->
     if payer is not None and payer.kind in allowed:
         return None
     what = "not registered" if payer is None else f"a {payer.kind} account"
+    what_zh = "未登记" if payer is None else f"为{word(ACCOUNT_KINDS, payer.kind)}"
     return _f("ACC-01", p, f"payment {p.pid} paid from {p.payer_masked} of {p.payer_name}, which is {what}, "
-                           f"not a designated account")
+                           f"not a designated account",
+              f"支付 {p.pid} 由 {p.payer_name} 的账户 {p.payer_masked} 付款，该账户{what_zh}，不是指定账户")
 
 
 @rule("ACC-02")
@@ -47,7 +50,9 @@ def acc02_shared(cfg: RuleConfig, p: Pay, owner: str, owners: Iterable[str], acc
     return Finding("ACC-02", f"account/{account_hash}", p.region,
                    f"account {masked} receives payment {p.pid} for {owner[:6]}… but was paid before for "
                    f"{len(others)} other beneficiar{'y' if len(others) == 1 else 'ies'}", (p.evidence(),), None,
-                   p.at, p.day.year, indicator_id=p.ind)  # owners are hashes or codes: shown only by their start
+                   p.at, p.day.year, indicator_id=p.ind,  # owners are hashes or codes: shown only by their start
+                   findings_zh=f"收款账户 {masked} 因支付 {p.pid} 收款（收款人 {owner[:6]}…），此前已为另外 "
+                               f"{len(others)} 个收款人收款：同一收款账户对应多个收款人")
 
 
 @rule("ACC-03")
@@ -55,10 +60,12 @@ def acc03_holder(cfg: RuleConfig, p: Pay, payee: Registration | None) -> Finding
     """ACC-03: the account holder is not the payee (on the payment, or as registered)."""
     if not same_name(p.payee_holder, p.payee_name):
         return _f("ACC-03", p, f"payment {p.pid}: payee {p.payee_name} but account {p.payee_masked} is held by "
-                               f"{p.payee_holder}")
+                               f"{p.payee_holder}",
+                  f"支付 {p.pid}：收款人为 {p.payee_name}，但账户 {p.payee_masked} 的户名为 {p.payee_holder}")
     if payee is not None and not same_name(payee.holder, p.payee_name):
         return _f("ACC-03", p, f"payment {p.pid}: payee {p.payee_name} but account {p.payee_masked} is registered to "
-                               f"{payee.holder}")
+                               f"{payee.holder}",
+                  f"支付 {p.pid}：收款人为 {p.payee_name}，但账户 {p.payee_masked} 登记的户名为 {payee.holder}")
     return None
 
 
@@ -73,7 +80,9 @@ def acc04_personal(cfg: RuleConfig, p: Pay, payee: Registration | None, for_hous
         return None
     if p.payee_kind == "individual" or (payee is not None and payee.kind == "personal"):
         return _f("ACC-04", p, f"project payment {p.pid} ({p.project}) of {p.amount} yuan paid to the personal "
-                               f"account {p.payee_masked} of {p.payee_name}")
+                               f"account {p.payee_masked} of {p.payee_name}",
+                  f"项目支付 {p.pid}（项目 {p.project}）金额 {yuan(p.amount)} 支付至 {p.payee_name} 的个人账户 "
+                  f"{p.payee_masked}")
     return None
 
 
@@ -84,8 +93,10 @@ def acc05_inactive(cfg: RuleConfig, p: Pay, side: str, account: Registration | N
     if account is None or account.status not in ("closed", "frozen"):
         return None
     since = f" since {account.effective_on}" if account.effective_on else ""
+    since_zh = f"（自 {account.effective_on} 起）" if account.effective_on else ""
     return _f("ACC-05", p, f"payment {p.pid} on {p.day}: {side} account {masked} is {account.status}{since}",
-              subject=subject)
+              f"支付 {p.pid}（{p.day}）：{word(ACCOUNT_SIDES, side)}账户 {masked} "
+              f"{word(ACCOUNT_STATUS, account.status)}{since_zh}", subject=subject)
 
 
 @rule("ACC-05")
@@ -101,5 +112,7 @@ def acc06_back_to_payer(cfg: RuleConfig, p: Pay, payee: Registration | None) -> 
     if p.payee_acct == p.payer_acct or (payee is not None and payee.unit and payee.unit == p.payer_unit) \
             or same_name(p.payee_name, p.payer_name):
         return _f("ACC-06", p, f"payment {p.pid} of {p.amount} yuan from {p.payer_name} goes to {p.payee_masked}, "
-                               f"an account of the paying unit itself")
+                               f"an account of the paying unit itself",
+                  f"支付 {p.pid} 金额 {yuan(p.amount)} 由 {p.payer_name} 付往账户 {p.payee_masked}，"
+                  f"该账户属于付款单位本身（资金回流付款单位）")
     return None

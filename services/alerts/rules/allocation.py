@@ -10,6 +10,7 @@ from services.alerts.deadlines import DeadlineItem, calendar_deadline, open_item
 from services.alerts.findings import Evidence, Finding
 from services.alerts.model import Allocation, Fund, IndicatorDoc, Posting
 from services.alerts.rules.registry import rule
+from services.alerts.zh import fen, yuan
 from services.runtime.calendar import add_working_days
 
 _FUND_NAME_AS_PROJECT = re.compile(r"(资金|经费|补助|专项)$|下达|提前下达|文$|号文|〔\d{4}〕|【\d{4}】")
@@ -25,7 +26,9 @@ def alc01_deadline(cfg: RuleConfig, reg: IndicatorDoc, became_pending_on: dt.dat
     return open_item("ALC-01", f"indicator/{reg.indicator_id}", reg.region, "ledger",
                      became_pending_on, due, bell,
                      f"transfer {reg.indicator_id} ({reg.doc_no}) received {became_pending_on.isoformat()} to be "
-                     f"allocated", (reg.evidence(),), reg.fund, reg.budget_year)
+                     f"allocated", (reg.evidence(),), reg.fund, reg.budget_year,
+                     text_zh=f"{became_pending_on.isoformat()} 接收的上级转移支付指标 {reg.indicator_id}"
+                             f"（{reg.doc_no}）应在 {cfg.int('days')} 日内分配下达")
 
 
 @rule("ALC-02")
@@ -42,7 +45,15 @@ def alc02_beyond_pending(cfg: RuleConfig, post: Posting, pending_fen: int, amoun
     return Finding("ALC-02", subject, post.region,
                    f"{what} {post.subject or post.source_event_id} of {amount_fen / 100:.2f} yuan exceeds the pending "
                    f"balance {pending_fen / 100:.2f} yuan of indicator {post.indicator_id}", ev, fund_code, post.at,
-                   int(post.on[:4]), indicator_id=post.indicator_id)
+                   int(post.on[:4]), indicator_id=post.indicator_id,
+                   findings_zh=f"{_WHAT_ZH[what]} {post.subject or post.source_event_id} 金额 {fen(amount_fen)}，"
+                               f"超过指标 {post.indicator_id} 的待分配指标余额 {fen(pending_fen)}")
+
+
+_WHAT_ZH = {"allocation": "指标分配", "issue": "指标下达", "correction": "红字冲销"}
+_PROBLEM_ZH = {"no project name": "未填写项目名称", "a number instead of a project name": "使用数字代替项目名称",
+               "a generic name that does not say what is built or supported": "项目名称未细化",
+               "the fund or document name instead of a project name": "使用专项资金名称或文件名称代替项目名称"}
 
 
 def project_name_problem(name: str | None, generic: tuple[str, ...], min_length: int) -> str | None:
@@ -68,7 +79,9 @@ def alc03_project_name(cfg: RuleConfig, a: Allocation) -> Finding | None:
         return None
     return Finding("ALC-03", f"allocation/{a.allocation_id}", a.region,
                    f"allocation {a.allocation_id} to project {a.project}: {a.project_name!r} is {problem}",
-                   (a.evidence(),), None, a.at, int(a.on[:4]), indicator_id=a.indicator_id)
+                   (a.evidence(),), None, a.at, int(a.on[:4]), indicator_id=a.indicator_id,
+                   findings_zh=f"分配 {a.allocation_id}（项目 {a.project}）的项目名称“{a.project_name or ''}”："
+                               f"{_PROBLEM_ZH[problem]}")
 
 
 @rule("ALC-04")
@@ -78,25 +91,29 @@ def alc04_not_in_library(cfg: RuleConfig, a: Allocation, project_known: bool) ->
         return None
     return Finding("ALC-04", f"allocation/{a.allocation_id}", a.region,
                    f"allocation {a.allocation_id} of {a.amount} yuan to project {a.project}, which is not in the "
-                   f"project library", (a.evidence(),), None, a.at, int(a.on[:4]), indicator_id=a.indicator_id)
+                   f"project library", (a.evidence(),), None, a.at, int(a.on[:4]), indicator_id=a.indicator_id,
+                   findings_zh=f"分配 {a.allocation_id} 金额 {yuan(a.amount)} 安排给项目 {a.project}，该项目不在项目库中")
 
 
 @rule("ALC-05")
 def alc05_outside_scope(cfg: RuleConfig, a: Allocation, fund: Fund | None, indicator_class: str | None
                         ) -> Finding | None:
     """ALC-05: functional class outside the fund's scope, or basic expenditure (人员/公用经费)."""
-    problems = []
+    problems, zh = [], []
     functional = a.functional_class or indicator_class
     if fund is not None and functional and not fund.covers(functional):
         problems.append(f"functional class {functional} is outside the scope of fund {fund.code} "
                         f"({', '.join(fund.classes)})")
+        zh.append(f"支出功能科目 {functional} 超出专项资金 {fund.code} 的使用范围（{'、'.join(fund.classes)}）")
     if a.economic_class and a.economic_class.startswith(cfg.words("basic_prefixes")):
         problems.append(f"economic class {a.economic_class} is basic expenditure, not project spending")
+        zh.append(f"支出经济分类 {a.economic_class} 属于基本支出（人员经费、公用经费），不是项目支出")
     if not problems:
         return None
     return Finding("ALC-05", f"allocation/{a.allocation_id}", a.region,
                    f"allocation {a.allocation_id}: " + "; ".join(problems), (a.evidence(),),
-                   fund.code if fund else None, a.at, int(a.on[:4]), indicator_id=a.indicator_id)
+                   fund.code if fund else None, a.at, int(a.on[:4]), indicator_id=a.indicator_id,
+                   findings_zh=f"分配 {a.allocation_id}：" + "；".join(zh))
 
 
 @rule("ALC-06")
@@ -111,4 +128,5 @@ def alc06_deadline(cfg: RuleConfig, reg: IndicatorDoc) -> DeadlineItem | None:
     return open_item("ALC-06", f"indicator/{reg.indicator_id}", reg.region, "indicator",
                      start, due, bell,
                      f"advance-issued transfer {reg.indicator_id} ({reg.doc_no}) to be compiled into the "
-                     f"{reg.budget_year} budget", (reg.evidence(),), reg.fund, reg.budget_year)
+                     f"{reg.budget_year} budget", (reg.evidence(),), reg.fund, reg.budget_year,
+                     text_zh=f"提前下达的转移支付指标 {reg.indicator_id}（{reg.doc_no}）应编入 {reg.budget_year} 年度预算")

@@ -13,6 +13,7 @@ from services.alerts.deadlines import DeadlineItem, open_item, working_deadline
 from services.alerts.findings import Evidence, Finding
 from services.alerts.model import Fund, IndicatorDoc
 from services.alerts.rules.registry import rule
+from services.alerts.zh import FUND_LEVELS, word, yuan
 
 UPPER_LEVELS = ("central", "provincial")
 _TITLE_WORDS = ("关于", "请示", "报告", "纪要", "函", "通知", "申请", "追加", "会议")
@@ -38,6 +39,13 @@ def doc_no_problem(doc_no: str, pattern: str) -> str | None:
     return "does not follow 〈机关代字〉〔年份〕序号号"
 
 
+_DOC_PROBLEM_ZH = {"bare digits instead of a document number": "使用数字代替文号",
+                   "a title (request, report, minutes, letter) instead of a document number":
+                       "使用请示、报告、纪要、函等标题代替文号",
+                   "non-standard brackets around the year (use 〔年份〕)": "年份括号不规范（应使用六角括号〔年份〕）",
+                   "does not follow 〈机关代字〉〔年份〕序号号": "不符合“机关代字〔年份〕序号号”的格式"}
+
+
 def doc_year(doc_no: str) -> int | None:
     match = _BRACKETS.search(doc_no)
     return int(match.group(1)) if match else None
@@ -52,10 +60,13 @@ def ind03_missing_scan(cfg: RuleConfig, doc: IndicatorDoc) -> Finding | None:
     """IND-03: an indicator registered or issued without the scan of its document."""
     if doc.scan:
         return None
-    what = "issued to a lower level" if doc.event_type == "indicator.issued" else "registered"
+    issued = doc.event_type == "indicator.issued"
+    what = "issued to a lower level" if issued else "registered"
     return Finding("IND-03", _doc_subject(doc), doc.region,
                    f"indicator {doc.indicator_id} ({doc.doc_no}) {what} without the document scan",
-                   (doc.evidence(),), doc.fund, doc.at, doc.budget_year)
+                   (doc.evidence(),), doc.fund, doc.at, doc.budget_year,
+                   findings_zh=f"指标 {doc.indicator_id}（{doc.doc_no}）{'下达下级' if issued else '登记'}时"
+                               f"未上传预算指标文件扫描件")
 
 
 @rule("IND-04")
@@ -66,7 +77,8 @@ def ind04_irregular_doc_no(cfg: RuleConfig, doc: IndicatorDoc) -> Finding | None
         return None
     return Finding("IND-04", _doc_subject(doc), doc.region,
                    f"indicator {doc.indicator_id}: document number {doc.doc_no!r} is irregular: {problem}",
-                   (doc.evidence(),), doc.fund, doc.at, doc.budget_year)
+                   (doc.evidence(),), doc.fund, doc.at, doc.budget_year,
+                   findings_zh=f"指标 {doc.indicator_id} 的文号“{doc.doc_no}”不规范：{_DOC_PROBLEM_ZH[problem]}")
 
 
 @rule("IND-01")
@@ -80,7 +92,9 @@ def ind01_deadline(cfg: RuleConfig, issue: IndicatorDoc) -> DeadlineItem:
     receiver = issue.to_region or issue.region
     return open_item("IND-01", f"transfer/{issue.indicator_id}", receiver, "indicator", start, due,
                      bell, f"transfer {issue.indicator_id} ({issue.doc_no}) issued {issue.on} to be registered by "
-                     f"{receiver}", (issue.evidence(),), issue.fund, issue.budget_year)
+                     f"{receiver}", (issue.evidence(),), issue.fund, issue.budget_year,
+                     text_zh=f"{issue.on} 下达的转移支付指标 {issue.indicator_id}（{issue.doc_no}）应由接收地区 {receiver} "
+                             f"在 {cfg.int('working_days')} 个工作日内登记接收")
 
 
 @rule("IND-02")
@@ -95,7 +109,9 @@ def ind02_interlock_break(cfg: RuleConfig, transfer_id: str, region: str, at: st
         return None
     return Finding("IND-02", f"transfer/{transfer_id}", region,
                    f"transfer {transfer_id}: received {received} yuan but {issued} yuan were issued (interlock break)",
-                   (ev,), fund_code, at)
+                   (ev,), fund_code, at,
+                   findings_zh=f"转移支付 {transfer_id}：上级下达 {yuan(issued)}，下级接收 {yuan(received)}，"
+                               f"金额不一致（咬合关系断裂）")
 
 
 @rule("IND-05")
@@ -111,7 +127,10 @@ def ind05_wrong_link(cfg: RuleConfig, issue: IndicatorDoc, receipt: IndicatorDoc
     return Finding("IND-05", f"indicator/{receipt.indicator_id}", receipt.region,
                    f"transfer {issue.indicator_id} of fund {issue.fund} received under fund {receipt.fund}, "
                    f"which designates {designated or 'no upper fund'} (指定关联 broken)",
-                   (receipt.evidence(), issue.evidence()), receipt.fund, receipt.at, receipt.budget_year)
+                   (receipt.evidence(), issue.evidence()), receipt.fund, receipt.at, receipt.budget_year,
+                   findings_zh=f"上级专项资金 {issue.fund} 的转移支付 {issue.indicator_id} 被接收到本级专项资金 "
+                               f"{receipt.fund}，而该资金指定关联的上级专项资金是 {designated or '（未指定）'}，"
+                               f"未与指定的上级专项资金关联")
 
 
 @rule("IND-05")
@@ -127,7 +146,9 @@ def ind05_self_entered(cfg: RuleConfig, reg: IndicatorDoc, funds: Mapping[str, F
     return Finding("IND-05", f"indicator/{reg.indicator_id}", reg.region,
                    f"indicator {reg.indicator_id}: {fund.level} fund {reg.fund} entered as an own arrangement "
                    f"instead of being received from the upper level", (reg.evidence(),), reg.fund, reg.at,
-                   reg.budget_year)
+                   reg.budget_year,
+                   findings_zh=f"指标 {reg.indicator_id}：{word(FUND_LEVELS, fund.level)}专项资金 {reg.fund} "
+                               f"被作为本级安排自行录入，未通过上下级贯通接收上级指标")
 
 
 @rule("IND-06")
@@ -141,7 +162,9 @@ def ind06_carry_over(cfg: RuleConfig, issue: IndicatorDoc, receipt: IndicatorDoc
     return Finding("IND-06", f"indicator/{receipt.indicator_id}", receipt.region,
                    f"indicator {receipt.indicator_id}: {issue.budget_year} transfer {issue.indicator_id} registered "
                    f"as a {receipt.budget_year} indicator instead of a carry-over (上年结转)",
-                   (receipt.evidence(), issue.evidence()), receipt.fund, receipt.at, receipt.budget_year)
+                   (receipt.evidence(), issue.evidence()), receipt.fund, receipt.at, receipt.budget_year,
+                   findings_zh=f"指标 {receipt.indicator_id}：{issue.budget_year} 年的转移支付 {issue.indicator_id} "
+                               f"被登记为 {receipt.budget_year} 年预算指标，未作为上年结转资金")
 
 
 @rule("IND-06")
@@ -158,7 +181,9 @@ def ind06_old_document(cfg: RuleConfig, reg: IndicatorDoc) -> Finding | None:
     return Finding("IND-06", f"indicator/{reg.indicator_id}", reg.region,
                    f"indicator {reg.indicator_id}: document {reg.doc_no} of {year} registered as a {reg.budget_year} "
                    f"indicator instead of a carry-over (上年结转)", (reg.evidence(),), reg.fund, reg.at,
-                   reg.budget_year)
+                   reg.budget_year,
+                   findings_zh=f"指标 {reg.indicator_id}：{year} 年的文件 {reg.doc_no} 被登记为 {reg.budget_year} "
+                               f"年预算指标，未作为上年结转资金")
 
 
 @rule("IND-07")
@@ -170,4 +195,6 @@ def ind07_several_uppers(cfg: RuleConfig, fund_code: str, uppers: list[str], ev:
         return None
     return Finding("IND-07", f"fund/{fund_code}", region,
                    f"fund {fund_code} is linked to {len(distinct)} upper funds: {', '.join(distinct)}",
-                   (ev,), fund_code, ev.time)
+                   (ev,), fund_code, ev.time,
+                   findings_zh=f"本级专项资金 {fund_code} 关联了 {len(distinct)} 项上级专项资金：{'、'.join(distinct)}"
+                               f"（一项专项资金只能对应上级一项专项资金）")

@@ -20,7 +20,8 @@ def perf01_deadline(cfg: RuleConfig, project: str, region: str, allocated_on: dt
     due, bell = working_deadline(allocated_on, cfg.int("working_days"), cfg.lead_time_days)
     return open_item("PERF-01", f"project/{project}/targets", region, "performance", allocated_on, due,
                      bell, f"performance targets of project {project} (allocated {allocated_on})", ev, fund_code,
-                     allocated_on.year)
+                     allocated_on.year,
+                     text_zh=f"项目 {project}（{allocated_on} 分配资金）应在 {cfg.int('working_days')} 个工作日内设定绩效目标")
 
 
 @rule("PERF-03")
@@ -30,7 +31,9 @@ def perf03_deadline(cfg: RuleConfig, project: str, region: str, period_end: dt.d
     due, bell = working_deadline(period_end, cfg.int("working_days"), cfg.lead_time_days)
     return open_item("PERF-03", f"project/{project}/period/{period_end}", region, "performance", period_end, due,
                      bell, f"monitoring report of project {project} for the period ending {period_end}",
-                     ev, fund_code, period_end.year)
+                     ev, fund_code, period_end.year,
+                     text_zh=f"项目 {project} 截至 {period_end} 的绩效运行监控情况应在 {cfg.int('working_days')} "
+                             f"个工作日内报送")
 
 
 def perf03_applies(cfg: RuleConfig, first_allocated: dt.date, period_end: dt.date) -> bool:
@@ -53,7 +56,9 @@ def perf02_behind(cfg: RuleConfig, project: str, region: str, at: str, metric: s
         return None
     return Finding("PERF-02", f"project/{project}/metric/{metric}/period/{period_end}", region,
                    f"project {project}, {metric_name}: {actual} at {period_end}, far behind the {expected:.2f} "
-                   f"expected by then (target {target} by {deadline})", ev, None, at, period_end.year)
+                   f"expected by then (target {target} by {deadline})", ev, None, at, period_end.year,
+                   findings_zh=f"项目 {project} 的绩效指标“{metric_name}”截至 {period_end} 完成 {actual}，"
+                               f"严重低于按序时应完成的 {expected:.2f}（目标值 {target}，期限 {deadline}）")
 
 
 @rule("PERF-04")
@@ -65,4 +70,5 @@ def perf04_below_target(cfg: RuleConfig, project: str, region: str, score: Decim
         return None
     return Finding("PERF-04", f"project/{project}/evaluation", region,
                    f"project {project} self-evaluated {score} of {scale}, below the target {target}", (ev,), None, at,
-                   int(evaluated_on[:4]))
+                   int(evaluated_on[:4]),
+                   findings_zh=f"项目 {project} 绩效自评得分 {score}（满分 {scale}），低于目标 {target}")

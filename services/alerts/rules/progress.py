@@ -14,6 +14,7 @@ from services.alerts.config import RuleConfig
 from services.alerts.findings import Evidence, Finding
 from services.alerts.model import Account, Pay, spending_base
 from services.alerts.rules.registry import rule
+from services.alerts.zh import fen, pct, yuan
 
 YEAR_END = (12, 31)
 Balances = Mapping[str, int]
@@ -63,7 +64,9 @@ def prg01_behind_schedule(cfg: RuleConfig, indicator_id: str, region: str, recei
     return Finding("PRG-01", f"indicator/{indicator_id}/checkpoint/{checkpoint:%m-%d}", region,
                    f"indicator {indicator_id} at {checkpoint}: spent {share:.1%} of {_yuan(base)} yuan, below "
                    f"{expected:.1%} ({cfg.num('factor')} × schedule {schedule:.1%})", ev, fund_code,
-                   _end_of_day(checkpoint), checkpoint.year, indicator_id=indicator_id)
+                   _end_of_day(checkpoint), checkpoint.year, indicator_id=indicator_id,
+                   findings_zh=f"指标 {indicator_id} 截至检查点 {checkpoint}：可支出 {fen(base)}，支出进度 {pct(share)}，"
+                               f"低于要求的 {pct(expected)}（序时进度 {pct(schedule)} × {cfg.num('factor')}）")
 
 
 @rule("PRG-02")
@@ -76,7 +79,9 @@ def prg02_idle(cfg: RuleConfig, indicator_id: str, region: str, since: dt.date, 
     return Finding("PRG-02", f"indicator/{indicator_id}/idle", region,
                    f"indicator {indicator_id}: {_yuan(available)} yuan allocated but no payment since {since} "
                    f"({(checked_on - since).days} days)", ev, fund_code, _start_of_day(checked_on), checked_on.year,
-                   indicator_id=indicator_id)
+                   indicator_id=indicator_id,
+                   findings_zh=f"指标 {indicator_id}：已分配未支付 {fen(available)}，自 {since} 起 "
+                               f"{(checked_on - since).days} 天无支付（资金闲置）")
 
 
 @rule("PRG-03")
@@ -93,7 +98,9 @@ def prg03_unspent(cfg: RuleConfig, indicator_id: str, region: str, checkpoint: d
     return Finding("PRG-03", f"indicator/{indicator_id}/year-end", region,
                    f"indicator {indicator_id} at {checkpoint}: {_yuan(unspent)} of {_yuan(base)} yuan ({share:.1%}) "
                    f"unspent, above {cfg.num('max_unspent_share'):.0%}", ev, fund_code, _end_of_day(checkpoint),
-                   checkpoint.year, indicator_id=indicator_id)
+                   checkpoint.year, indicator_id=indicator_id,
+                   findings_zh=f"指标 {indicator_id} 截至 {checkpoint}：{fen(base)} 中尚有 {fen(unspent)} 未支出"
+                               f"（{pct(share)}），超过 {cfg.num('max_unspent_share'):.0%} 的结余比例")
 
 
 @rule("PRG-04")
@@ -104,7 +111,9 @@ def prg04_special_account(cfg: RuleConfig, p: Pay, account_kind: str | None) -> 
     return Finding("PRG-04", f"payment/{p.pid}", p.region,
                    f"payment {p.pid} of {p.amount} yuan moves money into the fiscal special account "
                    f"{p.payee_masked}; it is not spending", (p.evidence(),), None, p.at, p.day.year,
-                   indicator_id=p.ind)
+                   indicator_id=p.ind,
+                   findings_zh=f"支付 {p.pid} 金额 {yuan(p.amount)} 转入财政专户 {p.payee_masked}，"
+                               f"不应列为支出")
 
 
 @rule("PRG-05")
@@ -121,7 +130,9 @@ def prg05_held_up(cfg: RuleConfig, indicator_id: str, region: str, received_on: 
     return Finding("PRG-05", f"indicator/{indicator_id}/held", region,
                    f"indicator {indicator_id}: {_yuan(pending)} yuan ({share:.1%}) still unallocated "
                    f"{(checked_on - received_on).days} days after receipt on {received_on}", ev, fund_code,
-                   _start_of_day(checked_on), checked_on.year, indicator_id=indicator_id)
+                   _start_of_day(checked_on), checked_on.year, indicator_id=indicator_id,
+                   findings_zh=f"指标 {indicator_id}：{received_on} 接收后 {(checked_on - received_on).days} 天，"
+                               f"仍有 {fen(pending)}（{pct(share)}）未分配（资金滞留）")
 
 
 @rule("PRG-06")
@@ -137,4 +148,6 @@ def prg06_surge(cfg: RuleConfig, indicator_id: str, region: str, on: dt.date, pa
     return Finding("PRG-06", f"indicator/{indicator_id}/surge", region,
                    f"indicator {indicator_id}: {_yuan(window_fen)} of {_yuan(paid_fen)} yuan ({share:.1%}) paid since "
                    f"{cfg.text('window_start')} (year-end surge)", ev, fund_code, _end_of_day(on), on.year,
-                   indicator_id=indicator_id)
+                   indicator_id=indicator_id,
+                   findings_zh=f"指标 {indicator_id}：全年支付 {fen(paid_fen)}，其中 {cfg.text('window_start')} 以后支付 "
+                               f"{fen(window_fen)}（{pct(share)}），年末突击支出")

@@ -15,15 +15,20 @@ from services.alerts.config import RuleConfig
 from services.alerts.findings import Evidence, Finding
 from services.alerts.model import Line, Pay, Record
 from services.alerts.rules.registry import rule
+from services.alerts.zh import RECORDS, STATUSES, word, yuan
 
 
 def _person_subject(p: Pay, line: Line) -> str:
     return f"payment/{p.pid}/person/{line.person}"
 
 
-def _f(rule_id: str, p: Pay, line: Line, text: str, extra: Iterable[Evidence] = ()) -> Finding:
+def _f(rule_id: str, p: Pay, line: Line, text: str, zh: str, extra: Iterable[Evidence] = ()) -> Finding:
     return Finding(rule_id, _person_subject(p, line), p.region, text, (p.evidence(), *extra), None, p.at, p.day.year,
-                   indicator_id=p.ind)
+                   indicator_id=p.ind, findings_zh=zh)
+
+
+def _who(line: Line) -> str:
+    return f"{line.name}（{line.masked}）"
 
 
 @rule("BEN-01")
@@ -34,7 +39,9 @@ def ben01_not_in_registry(cfg: RuleConfig, p: Pay, line: Line, status: str | Non
         return None
     why = "removed from" if status == "removed" else "not found in"
     return _f("BEN-01", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid} on {p.day} is {why} "
-                                 f"the poor-household registry")
+                                 f"the poor-household registry",
+              f"{_who(line)}于 {p.day} 经支付 {p.pid} 获得 {yuan(line.paid)}，"
+              f"{'已被移出' if status == 'removed' else '不在'}建档立卡贫困人口名单")
 
 
 @rule("BEN-02")
@@ -49,7 +56,9 @@ def ben02_disqualifying_record(cfg: RuleConfig, p: Pay, line: Line, records: Seq
         return None
     first = hits[0]
     return _f("BEN-02", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid} has a {first.kind} "
-                                 f"record of {first.date} ({first.record_id})", (first.ev,))
+                                 f"record of {first.date} ({first.record_id})",
+              f"{_who(line)}经支付 {p.pid} 获得 {yuan(line.paid)}，但 {first.date} 有{word(RECORDS, first.kind)}记录"
+              f"（{first.record_id}），不符合享受条件", (first.ev,))
 
 
 @rule("BEN-03")
@@ -59,7 +68,9 @@ def ben03_deceased(cfg: RuleConfig, p: Pay, line: Line, records: Sequence[Record
     if not deaths:
         return None
     return _f("BEN-03", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid} on {p.day} died on "
-                                 f"{deaths[0].date}", (deaths[0].ev,))
+                                 f"{deaths[0].date}",
+              f"{_who(line)}于 {p.day} 经支付 {p.pid} 获得 {yuan(line.paid)}，但已于 {deaths[0].date} 死亡",
+              (deaths[0].ev,))
 
 
 def subsidy_period(p: Pay, line: Line, unit: str) -> str:
@@ -91,9 +102,13 @@ def ben04_twice(cfg: RuleConfig, p: Pay, line: Line, history: Sequence[tuple[Pay
             continue
         (later, later_line), first = ((p, line), q) if q.key < p.key else ((q, q_line), p)
         where = f" in {first.region}" if first.region != later.region else ""
+        where_zh = f"（在地区 {first.region}）" if first.region != later.region else ""
         out.append(_f("BEN-04", later, later_line,
                       f"{later_line.name} ({later_line.masked}) received {line.subsidy_type} for {period} again by "
-                      f"{later.pid}; already paid by {first.pid} on {first.day}{where}", (first.evidence(),)))
+                      f"{later.pid}; already paid by {first.pid} on {first.day}{where}",
+                      f"{_who(later_line)}经支付 {later.pid} 再次领取 {period} 期间的{line.subsidy_type}；"
+                      f"已于 {first.day}{where_zh} 经支付 {first.pid} 领取（同一补贴同一期间重复享受）",
+                      (first.evidence(),)))
     return out
 
 
@@ -103,7 +118,8 @@ def ben05_payable_paid(cfg: RuleConfig, p: Pay, line: Line) -> Finding | None:
     if line.payable is None or line.payable == line.paid:
         return None
     return _f("BEN-05", p, line, f"{line.name} ({line.masked}) in {p.pid}: payable {line.payable} yuan, paid "
-                                 f"{line.paid} yuan")
+                                 f"{line.paid} yuan",
+              f"{_who(line)}在支付 {p.pid} 中应发 {yuan(line.payable)}，实发 {yuan(line.paid)}，应发与实发不一致")
 
 
 @rule("BEN-09")
@@ -114,12 +130,14 @@ def ben09_stable(cfg: RuleConfig, p: Pay, line: Line, status: str | None, since:
     if status != "stable":
         return None
     return _f("BEN-09", p, line, f"{line.name} ({line.masked}) paid {line.paid} yuan by {p.pid}: household "
-                                 f"{household or ''} is marked stable since {since}")
+                                 f"{household or ''} is marked stable since {since}",
+              f"{_who(line)}经支付 {p.pid} 获得 {yuan(line.paid)}，但其家庭 {household or ''} 自 {since} 起已标注"
+              f"“稳定脱贫（不再享受政策）”")
 
 
-def _ent(rule_id: str, p: Pay, subject: str, text: str, extra: Iterable[Evidence] = ()) -> Finding:
+def _ent(rule_id: str, p: Pay, subject: str, text: str, zh: str, extra: Iterable[Evidence] = ()) -> Finding:
     return Finding(rule_id, subject, p.region, text, (p.evidence(), *extra), None, p.at, p.day.year,
-                   indicator_id=p.ind)
+                   indicator_id=p.ind, findings_zh=zh)
 
 
 @rule("BEN-06")
@@ -133,7 +151,9 @@ def ben06_bad_status(cfg: RuleConfig, p: Pay, statuses: Sequence[Record]) -> Fin
     r = known[-1]
     return _ent("BEN-06", p, f"enterprise/{p.enterprise}",
                 f"{p.payee_name} ({p.enterprise}) paid {p.amount} yuan by {p.pid} on {p.day}: status {r.status} "
-                f"since {r.date}", (r.ev,))
+                f"since {r.date}",
+                f"{p.payee_name}（{p.enterprise}）于 {p.day} 经支付 {p.pid} 获得 {yuan(p.amount)}，但自 {r.date} 起"
+                f"企业状态为“{word(STATUSES, r.status)}”", (r.ev,))
 
 
 @rule("BEN-07")
@@ -146,7 +166,9 @@ def ben07_young_enterprise(cfg: RuleConfig, p: Pay, founded: Record | None) -> F
         return None
     return _ent("BEN-07", p, f"enterprise/{p.enterprise}",
                 f"{p.payee_name} ({p.enterprise}) founded {founded.date} got {p.amount} yuan by {p.pid} {age} days "
-                f"later", (founded.ev,))
+                f"later",
+                f"{p.payee_name}（{p.enterprise}）成立于 {founded.date}，{age} 天后即经支付 {p.pid} 获得 {yuan(p.amount)}",
+                (founded.ev,))
 
 
 @rule("BEN-08")
@@ -156,4 +178,6 @@ def ben08_related_party(cfg: RuleConfig, p: Pay, related_units: Mapping[str, Evi
         return None
     return _ent("BEN-08", p, f"enterprise/{p.enterprise}/unit/{p.payer_unit}",
                 f"{p.payee_name} ({p.enterprise}) paid {p.amount} yuan by {p.payer_name}: its legal representative is "
-                f"on the staff of {p.payer_name}", (related_units[p.payer_unit],))
+                f"on the staff of {p.payer_name}",
+                f"{p.payee_name}（{p.enterprise}）收到 {p.payer_name} 支付的 {yuan(p.amount)}，其法定代表人是 "
+                f"{p.payer_name} 的工作人员（关联交易）", (related_units[p.payer_unit],))

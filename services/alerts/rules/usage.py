@@ -10,15 +10,25 @@ from services.alerts.config import RuleConfig
 from services.alerts.findings import Evidence, Finding
 from services.alerts.model import Pay, Posting
 from services.alerts.rules.registry import rule
+from services.alerts.zh import CHANNELS, fen, word, yuan
 
 
 def _yuan(fen: int) -> str:
     return f"{fen / 100:.2f}"
 
 
-def _pay_finding(rule_id: str, p: Pay, text: str, extra: tuple[Evidence, ...] = ()) -> Finding:
+def _pay_finding(rule_id: str, p: Pay, text: str, zh: str, extra: tuple[Evidence, ...] = ()) -> Finding:
     return Finding(rule_id, f"payment/{p.pid}", p.region, text, (p.evidence(), *extra), None, p.at, p.day.year,
-                   indicator_id=p.ind)
+                   indicator_id=p.ind, findings_zh=zh)
+
+
+def _what_zh(what: str) -> str:
+    """The balance a payment was held against (the entity's English words) in the ledger's Chinese terms."""
+    if what == "the payment plan":
+        return "用款计划余额"
+    if what.startswith("the remaining allocation of project "):
+        return f"项目 {what.rsplit(' ', 1)[1]} 的剩余分配额度"
+    return "可用指标余额"
 
 
 @rule("USE-01")
@@ -32,7 +42,9 @@ def use01_beyond_balance(cfg: RuleConfig, post: Posting, what: str, available_fe
     return Finding("USE-01", subject, post.region,
                    f"payment {post.subject or '?'} of {_yuan(amount_fen)} yuan exceeds {what} of "
                    f"{_yuan(available_fen)} yuan (indicator {post.indicator_id})", ev, fund_code, post.at,
-                   int(post.on[:4]), indicator_id=post.indicator_id)
+                   int(post.on[:4]), indicator_id=post.indicator_id,
+                   findings_zh=f"支付 {post.subject or '（未知）'} 金额 {fen(amount_fen)}，超过指标 {post.indicator_id} 的"
+                               f"{_what_zh(what)} {fen(available_fen)}")
 
 
 @rule("USE-01")
@@ -45,16 +57,20 @@ def use01_overdrawn(cfg: RuleConfig, post: Posting, own_fen: int, fund_code: str
     return Finding("USE-01", f"indicator/{post.indicator_id}/overpaid", post.region,
                    f"indicator {post.indicator_id}: after correction {post.source_event_id} the own-spending balance "
                    f"is {_yuan(own_fen)} yuan: more was paid than is now allocated", ev, fund_code, post.at,
-                   int(post.on[:4]), indicator_id=post.indicator_id)
+                   int(post.on[:4]), indicator_id=post.indicator_id,
+                   findings_zh=f"指标 {post.indicator_id} 经红字冲销 {post.source_event_id} 后本级可用余额为 {fen(own_fen)}："
+                               f"已支付金额超过调整后的分配金额")
 
 
 @rule("USE-02")
 def use02_payment_date(cfg: RuleConfig, p: Pay) -> Finding | None:
     """USE-02: no payment date (not a valid payment, seed 002), or a date after the record arrived."""
     if p.date is None:
-        return _pay_finding("USE-02", p, f"payment {p.pid} of {p.amount} yuan has no payment date")
+        return _pay_finding("USE-02", p, f"payment {p.pid} of {p.amount} yuan has no payment date",
+                            f"支付 {p.pid} 金额 {yuan(p.amount)} 未填写支付日期（不是有效支付）")
     if dt.date.fromisoformat(p.date) > dt.date.fromisoformat(p.at[:10]) + dt.timedelta(days=cfg.int("max_ahead_days")):
-        return _pay_finding("USE-02", p, f"payment {p.pid} is dated {p.date}, after it was recorded ({p.at[:10]})")
+        return _pay_finding("USE-02", p, f"payment {p.pid} is dated {p.date}, after it was recorded ({p.at[:10]})",
+                            f"支付 {p.pid} 的支付日期 {p.date} 晚于记录日期 {p.at[:10]}，日期无效")
     return None
 
 
@@ -64,7 +80,9 @@ def use03_prohibited_class(cfg: RuleConfig, p: Pay) -> Finding | None:
     if not p.economic_class or not p.economic_class.startswith(cfg.words("prohibited")):
         return None
     return _pay_finding("USE-03", p, f"payment {p.pid} of {p.amount} yuan is booked to prohibited economic class "
-                                     f"{p.economic_class}")
+                                     f"{p.economic_class}",
+                        f"支付 {p.pid} 金额 {yuan(p.amount)} 列支经济分类 {p.economic_class}，属于禁止范围"
+                        f"（工资福利、接待、车辆、楼堂馆所等）")
 
 
 @rule("USE-04")
@@ -73,7 +91,8 @@ def use04_cash(cfg: RuleConfig, p: Pay) -> Finding | None:
     if p.settlement != "cash" or p.amount <= cfg.num("cash_limit"):
         return None
     return _pay_finding("USE-04", p, f"payment {p.pid} of {p.amount} yuan settled in cash, above the "
-                                     f"{cfg.num('cash_limit')} yuan limit")
+                                     f"{cfg.num('cash_limit')} yuan limit",
+                        f"支付 {p.pid} 金额 {yuan(p.amount)} 以现金结算，超过现金限额 {yuan(cfg.num('cash_limit'))}")
 
 
 def _same(p: Pay, q: Pay) -> bool:
@@ -98,6 +117,9 @@ def use05_duplicate(cfg: RuleConfig, p: Pay, others: Sequence[Pay]) -> list[Find
         out.append(_pay_finding("USE-05", later, f"payment {later.pid} repeats payment {first.pid}: {later.amount} "
                                                  f"yuan to {later.payee_masked} for {later.purpose!r} on "
                                                  f"{later.date or later.at[:10]} (first on {first.date or first.at[:10]})",
+                                f"支付 {later.pid} 与支付 {first.pid} 重复：同一付款单位于 {later.date or later.at[:10]} "
+                                f"向 {later.payee_masked} 支付 {yuan(later.amount)}，用途“{later.purpose}”"
+                                f"（首笔支付于 {first.date or first.at[:10]}）",
                                 (first.evidence(),)))
     return out
 
@@ -131,6 +153,8 @@ def use06_split(cfg: RuleConfig, payments: Iterable[Pay], changed: Pay, repeat_d
                 "USE-06", p, f"payment {p.pid} of {p.amount} yuan and {len(window_parts)} earlier payment(s) from "
                              f"{p.payer_unit} to {p.payee_masked} within {window} days add up to {total} yuan, each "
                              f"under the {threshold} yuan approval threshold",
+                f"支付 {p.pid} 金额 {yuan(p.amount)} 与此前 {len(window_parts)} 笔支付由 {p.payer_unit} 在 {window} 日内"
+                f"付给 {p.payee_masked}，合计 {yuan(total)}，每笔均低于审批限额 {yuan(threshold)}（化整为零）",
                 tuple(q.evidence() for q in window_parts[-5:])))
     return out
 
@@ -148,7 +172,9 @@ def use07_not_by_card(cfg: RuleConfig, p: Pay, for_households: bool) -> Finding 
     if not per_person or p.channel == "subsidy_card":
         return None
     return _pay_finding("USE-07", p, f"per-person subsidy payment {p.pid} of {p.amount} yuan paid by {p.channel}, "
-                                     f"not through the subsidy card system (一卡通)")
+                                     f"not through the subsidy card system (一卡通)",
+                        f"到人到户补助支付 {p.pid} 金额 {yuan(p.amount)} 通过{word(CHANNELS, p.channel)}发放，"
+                        f"未通过惠民补贴“一卡通”发放")
 
 
 @rule("USE-08")
@@ -157,7 +183,8 @@ def use08_outside_period(cfg: RuleConfig, p: Pay, start: str, end: str) -> Findi
     if not p.project or not p.date or start <= p.date <= end:
         return None
     return _pay_finding("USE-08", p, f"payment {p.pid} on {p.date} is outside the implementation period "
-                                     f"{start} – {end} of project {p.project}")
+                                     f"{start} – {end} of project {p.project}",
+                        f"支付 {p.pid} 的支付日期 {p.date} 不在项目 {p.project} 的实施期（{start} 至 {end}）内")
 
 
 @rule("USE-09")
@@ -167,4 +194,5 @@ def use09_purpose(cfg: RuleConfig, p: Pay) -> Finding | None:
     if not hits:
         return None
     return _pay_finding("USE-09", p, f"payment {p.pid}: purpose {p.purpose!r} is outside the fund's scope "
-                                     f"({', '.join(hits)})")
+                                     f"({', '.join(hits)})",
+                        f"支付 {p.pid} 的用途“{p.purpose}”与资金使用范围不符（涉及：{'、'.join(hits)}）")

@@ -97,6 +97,7 @@ def transition_event(t: Transition) -> Envelope:
         from_level=AlertLevel(t.from_level) if t.from_level else None, level=AlertLevel(t.level), open=t.open,
         fund_code=t.fund_code, group_code=t.group_code,
         actor=t.actor, at=dt.datetime.fromisoformat(t.at), method=t.method, findings=t.findings[:2000],
+        findings_zh=t.findings_zh[:2000],
         evidence_event_ids=[e.event_id for e in t.evidence][:100],
         evidence=[AlertEvidence(event_id=e.event_id, type=e.type, region=e.region,
                                 time=dt.datetime.fromisoformat(e.time) if e.time else None,

@@ -57,14 +57,52 @@ function liveInbox() {
 }
 
 function watchDisposition() {
+  // Wait for the end state, not for a time: the disposition decided (applied or refused) and, when applied,
+  // the alert's read model holding its transition; only then reload, so the page never shows the level from
+  // before. Gives up with a message after WATCH_LIMIT_MS (the worker or the broker may be down).
   const box = document.getElementById("pending");
   if (!box) return;
+  const WATCH_LIMIT_MS = 180000;
+  const started = Date.now();
+  let wait = 1000;
+  const get = async (url) => {
+    const r = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+    return r.ok ? r.json() : null;
+  };
   async function check() {
-    const r = await fetch("/dispositions/" + encodeURIComponent(box.dataset.watch), { credentials: "same-origin" });
-    if (r.ok && (await r.json()).status !== "filed") { location.reload(); return; }
-    setTimeout(check, 1000);
+    try {
+      const d = await get("/dispositions/" + encodeURIComponent(box.dataset.watch));
+      if (d && d.status === "refused") { location.reload(); return; }
+      if (d && d.status === "applied" && d.transition_id) {
+        const seq = parseInt(d.transition_id.split(".").pop(), 10);
+        const a = await get("/alerts/" + encodeURIComponent(box.dataset.alert) + "/state");
+        if (a && a.transitions >= seq) { location.reload(); return; }
+        box.textContent = "处理单 " + box.dataset.watch + " 已生效，正在等待预警状态更新…";
+      }
+    } catch (e) { /* the console restarting or the network: ask again */ }
+    if (Date.now() - started > WATCH_LIMIT_MS) {
+      box.className = "alert-box warn";
+      box.id = "pending-timeout";
+      box.textContent = "处理单 " + box.dataset.watch + " 已提交，但 3 分钟内未见处理结果（状态机或消息服务可能繁忙）。";
+      const again = document.createElement("a");
+      again.href = location.pathname; again.textContent = "刷新页面查看";
+      box.appendChild(again);
+      return;
+    }
+    wait = Math.min(wait * 1.5, 5000);
+    setTimeout(check, wait);
   }
-  setTimeout(check, 1000);
+  setTimeout(check, wait);
 }
 
-document.addEventListener("DOMContentLoaded", () => { drawCharts(); liveInbox(); watchDisposition(); });
+function showChosenFiles() {
+  // the browser's own file button speaks the browser's language: the page names the chosen files itself
+  const input = document.getElementById("files"), names = document.getElementById("file-names");
+  if (!input || !names) return;
+  input.addEventListener("change", () => {
+    const chosen = Array.from(input.files).map((f) => f.name);
+    names.textContent = chosen.length ? "已选择：" + chosen.join("、") : "未选择文件";
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => { showChosenFiles(); drawCharts(); liveInbox(); watchDisposition(); });
