@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from playwright.sync_api import expect
 
 from contracts.topics import Family, intake_topic
+from services.ingest.streams_api import FRESH_S
 from services.runtime.auth import Role
 from tests.alerts.test_integration import headers
 from tests.clients import api_key
@@ -102,7 +103,9 @@ def test_the_monitor_shows_rates_lag_and_the_latest_events(login, platform):
         stop.set()
         sender.join(60)
 
-    # the flow stopped: the page's totals come to what ingest's API says
+    # the flow stopped (every batch acknowledged): the page's totals come to what ingest's API says,
+    # once its broker reading (shared by the watchers for FRESH_S) is one taken after the flow
+    time.sleep(FRESH_S + 0.5)
     want = streams(platform)
     mine = next(s for s in want["sources"] if s["client_id"] == client and s["family"] == "reference")
     assert mine["events"] % 10 == 0 and mine["events"] >= 10
