@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 
 # the browser libraries the console and every /docs serve locally (npm registry, at install time)
 VENDORED := services/console/static/vendor/echarts.min.js
-$(VENDORED): services/console/vendor.sh
+$(VENDORED): services/console/vendor.sh services/console/vendor_geo.mjs
 	sh services/console/vendor.sh
 
 # the console's browser tests drive Debian's chromium; without apt they skip, saying why

@@ -47,6 +47,9 @@ def _message_name(event_type: str) -> str:
 
 
 def asyncapi() -> dict[str, Any]:
+    from contracts.export import all_examples  # export renders this document: imported when it is made
+
+    examples = all_examples()
     schemas: dict[str, Any] = {"DeadLetter": _DEAD_LETTER}
     messages: dict[str, Any] = {}
     for name, envelope in ENVELOPES.items():
@@ -59,6 +62,8 @@ def asyncapi() -> dict[str, Any]:
             "contentType": "application/cloudevents+json",
             "payload": {"$ref": _REF.format(model=envelope.__name__)},
             "bindings": {"kafka": {"key": {"type": "string", "description": TOPICS[family].key}}},
+            **({"examples": [{"name": f"example-{_message_name(name)}", "payload": examples[name]}]}
+               if name in examples else {}),
         }
     messages["dead-letter"] = {"name": "dead letter", "contentType": "application/json",
                                "payload": {"$ref": _REF.format(model="DeadLetter")}}

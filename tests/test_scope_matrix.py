@@ -115,6 +115,12 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     # an upstream's key, or a signed-in treasury operator's or member's login (the console's 数据导入);
     # `name` here is payment.made, no template
     ("ingest", "POST", "/v1/imports/{name}"): only(404, *REGIONS, "role treasury", "role member"),
+    ("ingest", "GET", "/v1/import-jobs"): KEYS_ONLY,
+    ("ingest", "GET", "/v1/import-jobs/{job_id}"): KEYS_ONLY,
+    ("ingest", "POST", "/v1/collections"): only(422, *TREASURERS, "other county", "role rule_admin"),  # no body: 422 once allowed
+    ("ingest", "GET", "/v1/collections/{task_id}"): _bad(lambda caller: 403 if caller == "role sysadmin" else 404),
+    ("ingest", "GET", "/v1/collections/{task_id}/form"): lambda caller: 404,  # public; no such task here
+    ("ingest", "POST", "/v1/collections/{task_id}/forms"): KEYS_ONLY,
     ("ingest", "GET", "/v1/deadletters"): only(200, "role sysadmin"),
     ("ingest", "GET", "/v1/deadletters/{letter_id}"): only(404, "role sysadmin"),  # none in the seeded world
     ("ingest", "POST", "/v1/deadletters/{letter_id}/replay"): only(404, "role sysadmin"),
@@ -320,7 +326,7 @@ def test_every_operation_against_every_caller(world):
         values = {**ledger_values, "name": "payment.made", "client_id": "county-410324", "alert_id": "USE-05-m",
                   "disposition_id": "D-m", "rule_id": "USE-04", "username": "li-410324",
                   "attachment_id": ATTACHMENT,
-                  "letter_id": "0",
+                  "letter_id": "0", "task_id": "SJ-none", "job_id": "none",
                   "item_id": "999999", "delivery_id": "999999", "target_id": "999999", "level": "yellow",
                   "report_id": f"2026-03.{OWN}.all"}
         query = {"/v1/search": {"q": "项目"}, "/v1/rules/{rule_id}/effective": {"budget_year": 2026},

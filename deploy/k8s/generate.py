@@ -107,7 +107,9 @@ def config_and_secrets() -> list[dict]:
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("fundwatch-config"), "data": {
         "FUNDWATCH_MODE": "production", "FUNDWATCH_HOST": "0.0.0.0",
         "FUNDWATCH_KAFKA_BOOTSTRAP": f"{CLUSTER}-kafka-bootstrap.{NAMESPACE}.svc:9092",
-        "FUNDWATCH_ALERTS_WORKER_PORT": str(WORKER_PORT), "FUNDWATCH_LOG_LEVEL": "INFO"}}
+        "FUNDWATCH_ALERTS_WORKER_PORT": str(WORKER_PORT), "FUNDWATCH_LOG_LEVEL": "INFO",
+        # what a topic the platform creates or checks itself must have (the KafkaTopics above have it)
+        "FUNDWATCH_TOPIC_REPLICATION_FACTOR": str(REPLICATION), "FUNDWATCH_TOPIC_MIN_INSYNC_REPLICAS": str(MIN_ISR)}}
     # Values the services refuse (too short) until replaced: a forgotten secret stops them, it does not run weak.
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": _meta("fundwatch-secrets"), "type": "Opaque",
               "stringData": {"FUNDWATCH_PII_KEY": "replace-me", "FUNDWATCH_AUTH_SECRET": "replace-me",

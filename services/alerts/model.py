@@ -228,8 +228,13 @@ class Posting(msgspec.Struct, frozen=True, array_like=True):
     @property
     def paid_fen(self) -> int:
         """Moved into actual payment (5201) by this posting (negative: taken back)."""
-        return sum(m.fen for m in self.moves if m.debit == Account.paid) - \
-            sum(m.fen for m in self.moves if m.credit == Account.paid)
+        out = 0  # one pass (read for every posting taken)
+        for m in self.moves:
+            if m.debit == Account.paid:
+                out += m.fen
+            if m.credit == Account.paid:
+                out -= m.fen
+        return out
 
     def evidence(self, balances: dict[str, int] | None = None) -> Evidence:
         shown = balances if balances is not None else dict(self.balances)

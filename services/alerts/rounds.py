@@ -70,7 +70,7 @@ class Rounds:
         try:
             facts = ingress.facts_of(event, self.rules)
         except Exception as exc:
-            log.exception("routing %s %s failed", event.type, event.id)
+            log.exception("routing %s %s failed", event.type, event.id, extra={"event_id": event.id})
             self.rules.found.clear()
             self.refused.append(Refused(topic, partition, offset, f"rules failed on {event.type}: "
                                                                   f"{type(exc).__name__}: {exc}"[:500]))

@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
-from services.console import export, ops_pages, text
+from services.console import export, flows, geo, ops_pages, text, users_pages
 from services.console.session import (
     Api,
     ApiError,
@@ -150,6 +150,8 @@ def create_app(settings: Settings) -> FastAPI:
     def page(request: Request, template: str, user: User | None, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, template, {"user": user, "unit": unit_of(request),
                                                               "path": request.url.path, **context})
+
+    users_pages.register(app, page, names)  # 用户与权限 (art. 22 applications)
 
     # ------------------------------------------------------------------ sessions
 
@@ -421,7 +423,7 @@ def create_app(settings: Settings) -> FastAPI:
         if format in ("xlsx", "csv"):
             return await export.stream(format, f"地区-{n.region(where)}", export.REGION_COLUMNS, _aiter(rows))
         return page(request, "regions.html", user, names=n, tree=tree, by_region=by_region, region=where, year=year,
-                    years=_years())
+                    years=_years(), regionmap=geo.region_map(where, tree["children"]["items"], by_region, unit_of(request), year))
 
     @app.get("/views/{by}", response_class=HTMLResponse)
     async def views(request: Request, user: CurrentUser, by: str, region: str | None = None,
@@ -449,7 +451,7 @@ def create_app(settings: Settings) -> FastAPI:
             t = await api().get(user, "ledger", f"/v1/payments/{payment_id}/trace")
         except ApiError as exc:
             return page(request, "error.html", user, message=f"支付 {payment_id}：{exc.message}", status=exc.status)
-        return page(request, "trace.html", user, names=n, t=t)
+        return page(request, "trace.html", user, names=n, t=t, flow=flows.payment_flow(t, n.region, unit_of(request)))
 
     @app.get("/trace/indicator/{indicator_id}", response_class=HTMLResponse)
     async def trace_indicator(request: Request, user: CurrentUser, indicator_id: str) -> HTMLResponse:
@@ -458,7 +460,7 @@ def create_app(settings: Settings) -> FastAPI:
             d = await api().get(user, "ledger", f"/v1/indicators/{indicator_id}", payments_limit=100)
         except ApiError as exc:
             return page(request, "error.html", user, message=f"指标 {indicator_id}：{exc.message}", status=exc.status)
-        return page(request, "indicator.html", user, names=n, d=d)
+        return page(request, "indicator.html", user, names=n, d=d, flow=flows.indicator_flow(d, n.region, unit_of(request)))
 
     @app.get("/payments", response_class=HTMLResponse)
     async def payments(request: Request, user: CurrentUser, region: str | None = None, indicator_id: str | None = None,

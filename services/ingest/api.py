@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import export
@@ -21,9 +20,10 @@ from contracts.asyncapi import asyncapi
 from contracts.audit import ActorKind, Outcome
 from contracts.envelope import EVENT_TYPES, Envelope, event_schema, json_schemas
 from contracts.topics import INPUT_FAMILIES
-from services.ingest import bindings, clients_api, deadletters_api, streams_api, tables_api
+from services.ingest import bindings, clients_api, collections_api, deadletters_api, streams_api, tables_api
 from services.ingest.auth import authenticate
 from services.ingest.clients import Client, refusals
+from services.ingest.imports import Importer
 from services.ingest.intake import stamp
 from services.ingest.publisher import BrokerUnavailable, Publisher, PublisherSink
 from services.ingest.validation import Horizon, validate_rows
@@ -31,27 +31,21 @@ from services.runtime.audit import audit_event, client_ip
 from services.runtime.auth import OptionalPrincipal
 from services.runtime.db import make_engine
 from services.runtime.http import limit_bodies
+from services.runtime.openapi import Problem, problem
+from services.runtime.openapi import document_errors as runtime_document_errors
 from services.runtime.settings import Settings
 
 MAX_BATCH = 5000
 _REF = "#/components/schemas/{model}"
 _EVENT_SCHEMA = event_schema(INPUT_FAMILIES, ref_template=_REF)
 _DEFS = _EVENT_SCHEMA.pop("$defs", {})
-_SCHEMAS = json_schemas(export.examples())
+_SCHEMAS = json_schemas(export.all_examples())
 _INGESTED = {name for name, (_model, family) in EVENT_TYPES.items() if family in INPUT_FAMILIES}
 _ASYNCAPI = asyncapi()
 
 
-class Problem(BaseModel):
-    """An error: `detail` says what, `errors` (422/403/415) name row and field."""
-
-    detail: str
-    errors: list[dict] | None = None
-
-
 def _problem(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": {
-        "$ref": "#/components/schemas/Problem"}}}}
+    return problem(description)
 
 
 ERRORS = {
@@ -64,33 +58,20 @@ ERRORS = {
     "503": _problem("the event log is unavailable; nothing accepted, retry after Retry-After"),
 }
 API_KEY = "IngestApiKey"
-_KEYED = ("/v1/events", "/v1/events/batch", "/v1/imports/{name}")
+_KEYED = ("/v1/events", "/v1/events/batch", "/v1/imports/{name}", "/v1/import-jobs", "/v1/import-jobs/{job_id}",
+          "/v1/collections/{task_id}/forms")
 
 
 def document_errors(doc: dict) -> None:
-    """Every operation documents the errors it gives: 401/403 where a credential is needed, 404
-    where a path names something, 422 for bad input; the API-key scheme where a key is needed."""
-    components = doc.setdefault("components", {})
-    components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
-    components.setdefault("securitySchemes", {})[API_KEY] = {
+    """Every operation documents the errors it gives (services.runtime.openapi's rule); the
+    API-key scheme where a client's key is needed instead of a user's token."""
+    doc.setdefault("components", {}).setdefault("securitySchemes", {})[API_KEY] = {
         "type": "http", "scheme": "bearer", "bearerFormat": "fwk_<12 hex>_<43 characters>",
         "description": "the API key of your registered upstream client (`fundwatch client create`)"}
-    for path, operations in doc.get("paths", {}).items():
-        for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            secured = "security" in operation or path in _KEYED
-            if path in _KEYED:
-                operation["security"] = [{API_KEY: []}]
-            if secured:
-                responses.setdefault("401", _problem("no valid credential"))
-                if not path.endswith("/status"):  # the status page answers anyone; a bad token gets 401
-                    responses.setdefault("403", _problem("outside your region scope or roles"))
-            if "{" in path:
-                responses.setdefault("404", _problem("not found (or not in your region)"))
-            for code, body in responses.items():
-                if code in ("422", "404", "409", "403", "401", "415", "413", "503"):
-                    body.setdefault("content", {"application/json": {"schema": {
-                        "$ref": "#/components/schemas/Problem"}}})
+    for path in _KEYED:
+        for operation in doc.get("paths", {}).get(path, {}).values():
+            operation["security"] = [{API_KEY: []}]
+    runtime_document_errors(doc)
 
 
 def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI:
@@ -112,10 +93,14 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
                               "with `Authorization: Bearer <API key of the registered client>`.")
     app.state.settings, app.state.engine, app.state.publisher = settings, engine, publisher
     app.state.audit = PublisherSink(settings, publisher)
-    limit_bodies(app, settings.ingest_max_body_bytes, settings.max_json_depth)
+    app.state.importer = Importer(settings, engine, publisher, app.state.audit)
+    # a table upload streams to disk under its own, higher limit; every other body is buffered
+    limit_bodies(app, settings.ingest_max_body_bytes, settings.max_json_depth,
+                 streamed={"/v1/imports/": settings.ingest_import_max_bytes})
     app.include_router(clients_api.router)
     app.include_router(deadletters_api.router)
     app.include_router(tables_api.router)
+    app.include_router(collections_api.router)
     app.include_router(streams_api.router)
     app.state.started = time.monotonic()
 

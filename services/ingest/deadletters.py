@@ -196,8 +196,9 @@ def command(settings: Settings, action: str, *, letter_id: int | None = None, fi
                                                                limit=limit, offset=0)
                 for r in rows:
                     state = f"replayed {r.replayed_at:%Y-%m-%d %H:%M} by {r.replayed_by}" if r.replayed_at else "open"
+                    also = f" (also refused by {r.also_refused_by.replace(',', ', ')})" if r.also_refused_by else ""
                     print(f"{r.offset:>6}  {r.at:%Y-%m-%d %H:%M:%S}  {r.consumer:<18} {r.source_topic}"
-                          f"[{r.source_partition}]@{r.source_offset}  {state}\n        {r.reason[:300]}")
+                          f"[{r.source_partition}]@{r.source_offset}  {state}{also}\n        {r.reason[:300]}")
                 print(f"{total} dead letter(s)")
                 return 0
             assert letter_id is not None

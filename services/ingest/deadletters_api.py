@@ -36,6 +36,7 @@ class DeadLetterOut(BaseModel):
     replayed_at: dt.datetime | None
     replayed_by: str | None
     replayed_ids: list[str]
+    also_refused_by: list[str] = Field(description="other consumers that refused the same record (one dead letter)")
 
     @classmethod
     def of(cls, row: Any) -> DeadLetterOut:
@@ -45,7 +46,8 @@ class DeadLetterOut(BaseModel):
                    source_offset=row.source_offset, region=row.region, client_id=row.client_id,
                    redacted=row.redacted, value=str(record.get("value", "")), headers=record.get("headers", []),
                    replayed_at=store.aware(row.replayed_at), replayed_by=row.replayed_by,
-                   replayed_ids=row.replayed_ids.split(",") if row.replayed_ids else [])
+                   replayed_ids=row.replayed_ids.split(",") if row.replayed_ids else [],
+                   also_refused_by=row.also_refused_by.split(",") if row.also_refused_by else [])
 
 
 class DeadLetterPage(BaseModel):

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka.admin import NewTopic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.audit import ActorKind
@@ -28,7 +27,7 @@ from services.ingest.clients import Client, check_key, key_id_of, refusals
 from services.ingest.publisher import Publisher
 from services.ingest.validation import Horizon, validate_rows
 from services.runtime.audit import audit_event
-from services.runtime.kafka import create_missing_topics, make_consumer, send_dead_letter
+from services.runtime.kafka import create_missing_topics, make_consumer, new_topic, send_dead_letter
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ def intake_topics(settings: Settings) -> dict[str, Family]:
 
 
 async def ensure_intake_topics(settings: Settings) -> list[str]:
-    return await create_missing_topics(settings, [NewTopic(name, INTAKE_PARTITIONS, 1)
+    return await create_missing_topics(settings, [new_topic(settings, name, INTAKE_PARTITIONS)
                                                   for name in intake_topics(settings)])
 
 

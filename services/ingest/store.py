@@ -7,16 +7,19 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
     func,
+    or_,
     select,
     update,
 )
@@ -72,6 +75,8 @@ deadletters = Table(
     Column("replayed_at", DateTime, nullable=True),
     Column("replayed_by", String(100), nullable=True),
     Column("replayed_ids", Text, nullable=True),
+    Column("also_refused_by", Text, nullable=True, doc="the other consumers that refused the same record (comma-separated)"),
+    Index("ix_ingest_deadletters_source", "source_topic", "source_partition", "source_offset"),
 )
 
 imports = Table(
@@ -83,6 +88,27 @@ imports = Table(
     Column("rows", Integer, nullable=False),
     Column("events", Integer, nullable=False),
     Column("at", DateTime, nullable=False),
+)
+
+
+import_jobs = Table(
+    "ingest_import_jobs",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("template", String(40), nullable=False),
+    Column("client_id", String(64), nullable=False, doc="the uploader: only it sees the job"),
+    Column("sha256", String(64), nullable=False, index=True, doc="of the file: the same file again resumes the job"),
+    Column("bytes", BigInteger, nullable=False),
+    Column("state", String(20), nullable=False, doc="reading | publishing | done | refused | interrupted | failed"),
+    Column("rows_read", Integer, nullable=False),
+    Column("events_checked", Integer, nullable=False),
+    Column("events_total", Integer, nullable=True, doc="known once every row is read and checked"),
+    Column("events_published", Integer, nullable=False, doc="acknowledged by the event log, in file order"),
+    Column("attempts", Integer, nullable=False, doc="uploads of this file (a re-upload resumes)"),
+    Column("errors", Text, nullable=True, doc="JSON: the cell errors of a refused file"),
+    Column("detail", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
 )
 
 
@@ -160,13 +186,35 @@ async def outbox_pending(engine: AsyncEngine) -> bool:
         return (await conn.execute(select(outbox.c.seq).limit(1))).first() is not None
 
 
-async def add_deadletters(conn: AsyncConnection, rows: list[dict]) -> None:
-    """Dead letters read off their topic; one seen before (a redelivery) is kept as it was."""
+async def add_deadletters(conn: AsyncConnection, rows: list[dict]) -> int:
+    """Dead letters read off their topic; one seen before (a redelivery) is kept as it was. A record
+    is one dead letter however many consumers refused it (a bad record written straight to an
+    internal topic reaches the ledger and alerts both): the first refusal is the dead letter, the
+    consumers of the later ones are noted on it (`also_refused_by`). Returns the rows added."""
+    added = 0
     for row in rows:
         known = await conn.execute(select(deadletters.c.offset).where(
             deadletters.c.partition == row["partition"], deadletters.c.offset == row["offset"]))
-        if known.first() is None:
+        if known.first() is not None:
+            continue
+        first = None
+        if row["source_offset"] >= 0 and row["source_topic"] != "unknown":
+            first = (await conn.execute(select(deadletters.c.partition, deadletters.c.offset,
+                                               deadletters.c.consumer, deadletters.c.also_refused_by).where(
+                deadletters.c.source_topic == row["source_topic"],
+                deadletters.c.source_partition == row["source_partition"],
+                deadletters.c.source_offset == row["source_offset"])
+                .order_by(deadletters.c.partition, deadletters.c.offset).limit(1))).first()
+        if first is None:
             await conn.execute(deadletters.insert().values(**row))
+            added += 1
+            continue
+        others = [c for c in (first.also_refused_by or "").split(",") if c]
+        if row["consumer"] != first.consumer and row["consumer"] not in others:
+            await conn.execute(update(deadletters).where(
+                deadletters.c.partition == first.partition, deadletters.c.offset == first.offset)
+                .values(also_refused_by=",".join([*others, row["consumer"]])))
+    return added
 
 
 async def list_deadletters(conn: AsyncConnection, region_prefix: str, *, replayed: bool | None, consumer: str | None,
@@ -176,7 +224,8 @@ async def list_deadletters(conn: AsyncConnection, region_prefix: str, *, replaye
     if replayed is not None:
         where.append(deadletters.c.replayed_at.is_not(None) if replayed else deadletters.c.replayed_at.is_(None))
     if consumer:
-        where.append(deadletters.c.consumer == consumer)
+        where.append(or_(deadletters.c.consumer == consumer,
+                         deadletters.c.also_refused_by.contains(consumer, autoescape=True)))
     total = (await conn.execute(select(func.count()).select_from(deadletters).where(*where))).scalar_one()
     rows = await conn.execute(select(deadletters).where(*where)
                               .order_by(deadletters.c.partition, deadletters.c.offset).limit(limit).offset(offset))
@@ -203,3 +252,75 @@ async def get_import(conn: AsyncConnection, sha256: str) -> Any:
 async def add_import(conn: AsyncConnection, **row: Any) -> None:
     if await get_import(conn, row["sha256"]) is None:
         await conn.execute(imports.insert().values(**{**row, "at": naive(row["at"])}))
+
+
+async def add_job(conn: AsyncConnection, **row: Any) -> None:
+    await conn.execute(import_jobs.insert().values(**row))
+
+
+async def update_job(conn: AsyncConnection, job_id: str, **values: Any) -> None:
+    await conn.execute(update(import_jobs).where(import_jobs.c.job_id == job_id).values(**values))
+
+
+async def get_job(conn: AsyncConnection, job_id: str) -> Any:
+    return (await conn.execute(select(import_jobs).where(import_jobs.c.job_id == job_id))).first()
+
+
+async def job_of_file(conn: AsyncConnection, sha256: str, template: str, client_id: str) -> Any:
+    """The client's latest job of this file that did not finish: interrupted (to resume) or running."""
+    return (await conn.execute(select(import_jobs).where(
+        import_jobs.c.sha256 == sha256, import_jobs.c.template == template, import_jobs.c.client_id == client_id,
+        import_jobs.c.state.in_(("reading", "publishing", "interrupted")))
+        .order_by(import_jobs.c.created_at.desc()).limit(1))).first()
+
+
+async def jobs_of(conn: AsyncConnection, client_id: str, limit: int) -> list[Any]:
+    return list(await conn.execute(select(import_jobs).where(import_jobs.c.client_id == client_id)
+                                   .order_by(import_jobs.c.created_at.desc()).limit(limit)))
+
+
+collection_tasks = Table(
+    "ingest_collection_tasks",
+    metadata,
+    Column("task_id", String(40), primary_key=True),
+    Column("definition", Text, nullable=False, doc="JSON: the task as defined (title, regions, columns, key, due)"),
+    Column("region", String(12), nullable=False, index=True, doc="the issuing fiscal unit"),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+collection_forms = Table(
+    "ingest_collection_forms",
+    metadata,
+    Column("task_id", String(40), primary_key=True),
+    Column("region", String(12), primary_key=True, doc="one form per issued region: a new upload replaces it"),
+    Column("client_id", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("records", Text, nullable=False, doc="JSON: the form's rows, header → value (amounts as strings)"),
+    Column("submitted_at", DateTime, nullable=False),
+)
+
+
+async def add_task(conn: AsyncConnection, **row: Any) -> bool:
+    """False when the task id is taken."""
+    if (await conn.execute(select(collection_tasks.c.task_id)
+                           .where(collection_tasks.c.task_id == row["task_id"]))).first():
+        return False
+    await conn.execute(collection_tasks.insert().values(**row))
+    return True
+
+
+async def get_task(conn: AsyncConnection, task_id: str) -> Any:
+    return (await conn.execute(select(collection_tasks).where(collection_tasks.c.task_id == task_id))).first()
+
+
+async def put_form(conn: AsyncConnection, **row: Any) -> None:
+    """The region's form of the task, replacing the one it submitted before."""
+    await conn.execute(collection_forms.delete().where(collection_forms.c.task_id == row["task_id"],
+                                                       collection_forms.c.region == row["region"]))
+    await conn.execute(collection_forms.insert().values(**row))
+
+
+async def forms_of(conn: AsyncConnection, task_id: str) -> list[Any]:
+    return list(await conn.execute(select(collection_forms).where(collection_forms.c.task_id == task_id)
+                                   .order_by(collection_forms.c.region)))

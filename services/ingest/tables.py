@@ -380,10 +380,11 @@ def check_chunk(template: Template, chunk: list[Draft], sheet: str, pii_key: byt
 
 def import_file(template: Template, opener: Callable[[], IO[bytes]], kind: str, pii_key: bytes, *,
                 authorize: Authorize | None = None, horizon: Horizon | None = None,
-                max_errors: int = 200) -> tuple[list[dict], int, Iterator[list[Envelope]]]:
+                max_errors: int = 200, progress: Callable[[int, int], None] | None = None,
+                ) -> tuple[list[dict], int, Iterator[list[Envelope]]]:
     """(errors, rows, the events in chunks). The file is read once as a stream; the checked events
     go to a spool file on disk (memory stays flat), and the chunks read them back — only to be
-    consumed when there is no error."""
+    consumed when there is no error. `progress(rows read, events checked)` after each chunk."""
     errors: list[dict] = []
     sheet, rows = read_rows(opener(), kind, template)
     counted = [0]
@@ -396,9 +397,14 @@ def import_file(template: Template, opener: Callable[[], IO[bytes]], kind: str, 
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the chunk reader, closed by it
     chunk: list[Draft] = []
 
+    checked = [0]
+
     def check(drafts_: list[Draft]) -> None:
         for event in check_chunk(template, drafts_, sheet, pii_key, authorize, horizon, errors):
             spool.write(event.to_json() + b"\n")
+            checked[0] += 1
+        if progress is not None:
+            progress(counted[0], checked[0])
 
     for draft in drafts(template, counting(), sheet, errors):
         chunk.append(draft)

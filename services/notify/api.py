@@ -27,6 +27,7 @@ from services.notify.reminders import DEFAULTS
 from services.notify.routing import EVERY_GROUP, redact_url
 from services.runtime.auth import CurrentPrincipal, OptionalPrincipal, Principal, Role, require_roles
 from services.runtime.http import Health, Offset, limit_bodies
+from services.runtime.openapi import VERSION, documented
 from services.runtime.projection import Projection, lag
 from services.runtime.settings import Settings
 
@@ -228,7 +229,7 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
     app = FastAPI(
         title="fundwatch notify",
         description="预警信息推送：按“谁主管、谁负责”路由至业务组，收件箱与推送记录。",
-        version="0.1.0",
+        version=VERSION,
     )
     app.state.engine = engine
     app.state.projection = projection
@@ -480,7 +481,9 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
     async def report_html(engine: EngineDep, principal: CurrentPrincipal, report_id: ReportId) -> HTMLResponse:
         return HTMLResponse((await _report(engine, principal, report_id))["html"])
 
-    return app
+    return documented(app, {
+        "POST /v1/reports": {"502": "the ledger API did not answer", "503": "the ledger API is not configured"},
+    })
 
 
 XLSX = report.XLSX

@@ -14,9 +14,11 @@ DIR/<topic>/<partition>/<first offset, 20 digits>.seg; a segment is a run of rec
 last record (a crash mid-write) is cut off when the archiver opens the segment again. Segments
 roll at `SEGMENT_BYTES`; each round of writes is flushed and fsynced before the next fetch.
 
-What the archive does not hold: consumer-group offsets (the broker's own). After a restore, the
-groups that keep offsets in the broker (the alerts router and agent) read their topics from the
-beginning and skip what their state says they applied; the projections keep theirs in the database."""
+Consumer-group offsets (the broker's own: the alerts router's and agent's, and the projections' copy
+for lag tooling) are kept in DIR/groups.json, read before the records they point at are copied (never
+ahead of the archive); a restore commits them translated to the restored log's offsets, so a group
+resumes where it was instead of reading everything again. The projections' own positions are in the
+database and stay authoritative."""
 
 from __future__ import annotations
 
@@ -32,10 +34,10 @@ from pathlib import Path
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import TOPICS
-from services.runtime.kafka import make_producer, wait_for_broker
+from services.runtime.kafka import make_producer, new_topic, wait_for_broker
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -165,6 +167,56 @@ async def _platform_topics(admin: AIOKafkaAdminClient, prefix: str) -> dict[str,
     return {d["topic"]: len(d["partitions"]) for d in described if not d.get("error_code")}
 
 
+GROUPS_FILE = "groups.json"
+
+
+async def _committed(settings: Settings, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """A group's committed offsets on `tps` (through a consumer: Tansu answers the admin client's
+    OffsetFetch in a version aiokafka cannot read)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        found = {tp: await consumer.committed(tp) for tp in tps}
+    finally:
+        await consumer.stop()
+    return {tp: offset for tp, offset in found.items() if offset is not None and offset >= 0}
+
+
+async def _group_offsets(settings: Settings, admin: AIOKafkaAdminClient,
+                         tps: list[TopicPartition]) -> dict[str, dict[str, dict[str, int]]]:
+    """The committed offsets of the platform's consumer groups (ids starting with the prefix) on its topics."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for group, *_ in await admin.list_consumer_groups():
+        if not str(group).startswith(settings.topic_prefix):
+            continue
+        try:
+            offsets = await _committed(settings, str(group), tps)
+        except Exception as exc:  # a group being rebalanced: its offsets next round
+            log.debug("offsets of %s: %r", group, exc)
+            continue
+        for tp, offset in offsets.items():
+            out.setdefault(str(group), {}).setdefault(tp.topic, {})[str(tp.partition)] = offset
+    return out
+
+
+def _write_groups(root: Path, groups: dict[str, dict[str, dict[str, int]]],
+                  writers: dict[TopicPartition, PartitionWriter]) -> None:
+    """DIR/groups.json, atomically; each offset no further than the archive holds (a restore never
+    puts a group past a record it does not restore: it reads a little again, never skips)."""
+    kept: dict[str, dict[str, dict[str, int]]] = {}
+    for group, topics in groups.items():
+        for topic, parts in topics.items():
+            for p, offset in parts.items():
+                w = writers.get(TopicPartition(topic, int(p)))
+                if w is not None:
+                    kept.setdefault(group, {}).setdefault(topic, {})[p] = min(offset, w.next_offset)
+    tmp = root / (GROUPS_FILE + ".tmp")
+    tmp.write_text(json.dumps(kept, sort_keys=True))
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, root / GROUPS_FILE)
+
+
 async def backup(settings: Settings, root: Path, *, follow: bool = False, stop: asyncio.Event | None = None,
                  idle_s: float = 1.0) -> int:
     """Copy every platform topic (prefix `settings.topic_prefix`) from where the archive ends.
@@ -201,14 +253,25 @@ async def backup(settings: Settings, root: Path, *, follow: bool = False, stop: 
             for tp, w in writers.items():
                 consumer.seek(tp, w.next_offset)
 
+    groups: dict[str, dict[str, dict[str, int]]] = {}
+
+    async def read_groups() -> None:
+        nonlocal groups
+        try:  # read before the records they point at are copied: never ahead of the archive
+            groups = await _group_offsets(settings, admin, list(writers))
+        except Exception as exc:
+            log.warning("backup: consumer-group offsets not read this round: %r", exc)
+
     try:
         await refresh()
+        await read_groups()
         targets = await consumer.end_offsets(list(writers)) if (writers and not follow) else {}
         last_refresh = asyncio.get_running_loop().time()
         draining = False
         while True:
             if follow and stop.is_set() and not draining:
                 draining = True
+                await read_groups()
                 targets = await consumer.end_offsets(list(writers)) if writers else {}
             batches = await consumer.getmany(timeout_ms=int(idle_s * 1000), max_records=20_000)
             for tp, records in batches.items():
@@ -220,6 +283,9 @@ async def backup(settings: Settings, root: Path, *, follow: bool = False, stop: 
                     written += 1
             for tp in batches:
                 writers[tp].sync()
+            if groups:
+                _write_groups(root, groups, writers)
+                groups = {}
             # done once past the ends and a round came back empty (Tansu reports a batch's first offset + 1)
             if (not follow or draining) and not batches and all(
                     writers[tp].next_offset >= end for tp, end in targets.items()):
@@ -228,6 +294,9 @@ async def backup(settings: Settings, root: Path, *, follow: bool = False, stop: 
             if follow and not draining and now - last_refresh > 5:
                 last_refresh = now
                 await refresh()
+                await read_groups()
+        if groups:
+            _write_groups(root, groups, writers)
     finally:
         for w in writers.values():
             w.close()
@@ -259,10 +328,17 @@ async def restore(settings: Settings, root: Path) -> dict[str, int]:
         for topic_dir in topic_dirs:
             meta = json.loads((topic_dir / "topic.json").read_text())
             if topic_dir.name not in existing:
-                new.append(NewTopic(topic_dir.name, meta["partitions"], 1, topic_configs=meta.get("configs") or {}))
+                new.append(new_topic(settings, topic_dir.name, meta["partitions"], configs=meta.get("configs") or {}))
         if new:
             await admin.create_topics(new)
         created = {t.name for t in new}  # empty as made, whatever a client wrote since
+        groups = json.loads((root / GROUPS_FILE).read_text()) if (root / GROUPS_FILE).exists() else {}
+        wanted: dict[TopicPartition, set[int]] = {}
+        for parts_of in groups.values():
+            for topic, parts in parts_of.items():
+                for p, offset in parts.items():
+                    wanted.setdefault(TopicPartition(topic, int(p)), set()).add(offset)
+        moved: dict[TopicPartition, dict[int, int]] = {}  # archived committed offset → the restored log's
         for topic_dir in topic_dirs:
             parts = sorted(int(p.name) for p in topic_dir.iterdir() if p.is_dir())
             tps = [TopicPartition(topic_dir.name, p) for p in parts]
@@ -271,9 +347,12 @@ async def restore(settings: Settings, root: Path) -> dict[str, int]:
                 if tp.topic not in created and ends.get(tp, 0) > 0:
                     log.warning("restore: %s is not empty (end offset %d); left alone", tp, ends[tp])
                     continue
-                count = await _restore_partition(producer, tp, root / tp.topic / str(tp.partition))
+                count, moved[tp] = await _restore_partition(producer, tp, root / tp.topic / str(tp.partition),
+                                                            wanted.get(tp, set()))
                 if count:
                     written[tp.topic] = written.get(tp.topic, 0) + count
+        if groups:
+            await _restore_groups(settings, groups, moved)
     finally:
         await probe.stop()
         await producer.stop()
@@ -281,9 +360,39 @@ async def restore(settings: Settings, root: Path) -> dict[str, int]:
     return written
 
 
-async def _restore_partition(producer, tp: TopicPartition, part_dir: Path) -> int:
-    """Send one partition's records in order, as record batches; warns when the offsets moved."""
+async def _restore_groups(settings: Settings, groups: dict[str, dict[str, dict[str, int]]],
+                          moved: dict[TopicPartition, dict[int, int]]) -> None:
+    """Commit each archived group's offsets, translated to the restored log (`moved`), on the
+    partitions restored here; a group that already has offsets in this cluster is left alone."""
+    from aiokafka.structs import OffsetAndMetadata
+
+    for group, topics in sorted(groups.items()):
+        offsets = {tp: OffsetAndMetadata(moved[tp][offset], "") for topic, parts in topics.items()
+                   for p, offset in parts.items() if (tp := TopicPartition(topic, int(p))) in moved}
+        if not offsets:
+            continue
+        if await _committed(settings, group, list(offsets)):
+            log.warning("restore: group %s already has offsets here; left alone", group)
+            continue
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign(list(offsets))
+            await consumer.commit(offsets)
+        finally:
+            await consumer.stop()
+        log.info("restore: offsets of group %s on %d partitions", group, len(offsets))
+
+
+async def _restore_partition(producer, tp: TopicPartition, part_dir: Path,
+                             wanted: set[int] | None = None) -> tuple[int, dict[int, int]]:
+    """Send one partition's records in order, as record batches; warns when the offsets moved.
+    Returns the records sent and, for each archived offset in `wanted` (a group's next offset to
+    read), the offset of the same place in the restored log."""
     count, archived_last, last_written = 0, -1, -1
+    pending_wanted = sorted(wanted or ())
+    index_of: dict[int, int] = {}  # archived offset → records restored before it
     batch = producer.create_batch()
     pending: list[tuple[asyncio.Future, int]] = []
 
@@ -294,6 +403,8 @@ async def _restore_partition(producer, tp: TopicPartition, part_dir: Path) -> in
         pending.clear()
 
     for rec in read_partition(part_dir):
+        while pending_wanted and pending_wanted[0] <= rec.offset:
+            index_of[pending_wanted.pop(0)] = count
         archived_last = rec.offset
         if batch.append(key=rec.key, value=rec.value, timestamp=rec.timestamp, headers=rec.headers) is None:
             pending.append((await producer.send_batch(batch, tp.topic, partition=tp.partition), batch.record_count()))
@@ -309,7 +420,10 @@ async def _restore_partition(producer, tp: TopicPartition, part_dir: Path) -> in
     if last_written != archived_last:
         log.warning("restore: %s archived up to offset %d, restored up to %d (offsets moved: compaction "
                     "gaps, or a non-empty start)", tp, archived_last, last_written)
-    return count
+    for offset in pending_wanted:  # at or past the archive's end: the restored end
+        index_of[offset] = count
+    start = last_written - count + 1 if count else 0
+    return count, {offset: start + i for offset, i in index_of.items()}
 
 
 def run_backup(settings: Settings, root: Path, follow: bool) -> int:

@@ -77,7 +77,13 @@ def _cmd_topics(args: argparse.Namespace) -> int:
         await wait_for_broker(settings.kafka_bootstrap, timeout_s=60)
         return await ensure_topics(settings)
 
-    created = asyncio.run(run())
+    from services.runtime.kafka import TopicMismatch
+
+    try:
+        created = asyncio.run(run())
+    except TopicMismatch as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     print(f"topics created: {', '.join(created) or 'none (all existed)'}")
     return 0
 
@@ -195,11 +201,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from services.ingest import tables
 
     kind = tables.CSV if args.file.lower().endswith(".csv") else tables.XLSX
-    with open(args.file, "rb") as fh:
-        body = fh.read()
     url = f"{args.url or get_settings().url('ingest')}/v1/imports/{args.template}"
-    r = httpx.post(url, content=body, timeout=600,
-                   headers={"Content-Type": kind, "Authorization": f"Bearer {args.api_key}"})
+    with open(args.file, "rb") as fh:  # streamed: a 100k-row file is never read whole
+        r = httpx.post(url, content=fh, timeout=1800,
+                       headers={"Content-Type": kind, "Authorization": f"Bearer {args.api_key}"})
     answer = r.json() if r.headers.get("content-type", "").startswith("application/json") else {"detail": r.text}
     if r.status_code != 202:
         print(f"refused ({r.status_code}): {answer.get('detail')}", file=sys.stderr)

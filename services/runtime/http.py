@@ -60,15 +60,18 @@ def _error(status: int, message: str, kind: str) -> tuple[int, bytes]:
 
 class BodyLimit:
     """ASGI middleware: 413 once a request body passes `max_bytes` (by Content-Length before
-    reading, else while reading), 422 when a JSON body nests deeper than `max_depth`."""
+    reading, else while reading), 422 when a JSON body nests deeper than `max_depth`. Paths under a
+    prefix of `streamed` (prefix → its own limit: file uploads) are not buffered: their body reaches
+    the endpoint as a stream, cut off (413) at that prefix's limit."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int = 32,
-                 paths: Mapping[str, int] | None = None) -> None:
+                 paths: Mapping[str, int] | None = None, streamed: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
         # larger limits for a few upload routes (path regex → bytes); everything else keeps max_bytes
         self.paths = [(re.compile(k), v) for k, v in (paths or {}).items()]
+        self.streamed = dict(streamed or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,6 +80,11 @@ class BodyLimit:
         headers = dict(scope.get("headers") or ())
         limit = next((n for pattern, n in self.paths if pattern.fullmatch(scope.get("path", ""))), self.max_bytes)
         length = headers.get(b"content-length")
+        path = scope.get("path", "")
+        streamed = next((n for prefix, n in self.streamed.items() if path.startswith(prefix)), None)
+        if streamed is not None:
+            await self._stream(scope, receive, send, streamed, length)
+            return
         if length is not None and (not length.isdigit() or int(length) > limit):
             await self._answer(send, *_error(413, f"request body exceeds {limit} bytes", "too_large"))
             return
@@ -110,6 +118,22 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
+    async def _stream(self, scope: Scope, receive: Receive, send: Send, limit: int, length: bytes | None) -> None:
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._answer(send, *_error(413, f"request body exceeds {limit} bytes", "too_large"))
+            return
+        size = 0
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > limit:  # the endpoint sees the client gone and answers nothing more
+                raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, counted, send)
+
     @staticmethod
     async def _answer(send: Send, status: int, body: bytes) -> None:
         await send({"type": "http.response.start", "status": status,
@@ -128,10 +152,20 @@ class Health(BaseModel):
     status: str = "ok"
 
 
-def limit_bodies(app: FastAPI, max_bytes: int, max_depth: int = 32, paths: Mapping[str, int] | None = None) -> FastAPI:
-    """Put `BodyLimit` in front of `app` (one line in each service's `create_app`)."""
-    app.add_middleware(BodyLimit, max_bytes=max_bytes, max_depth=max_depth, paths=paths)
+class BodyTooLarge(Exception):
+    """A streamed body passed its limit while the endpoint read it (the endpoint answers 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body exceeds {limit} bytes")
+        self.limit = limit
+
+
+def limit_bodies(app: FastAPI, max_bytes: int, max_depth: int = 32, paths: Mapping[str, int] | None = None,
+                 streamed: Mapping[str, int] | None = None) -> FastAPI:
+    """Put `BodyLimit` in front of `app` (one line in each service's `create_app`): `paths` (regex →
+    bytes) buffered under a larger limit, `streamed` (prefix → bytes) passed through unbuffered."""
+    app.add_middleware(BodyLimit, max_bytes=max_bytes, max_depth=max_depth, paths=paths, streamed=streamed)
     return app
 
 
-__all__ = ["MAX_OFFSET", "BodyLimit", "Health", "Offset", "json_too_deep", "limit_bodies", "unprocessable"]
+__all__ = ["MAX_OFFSET", "BodyLimit", "BodyTooLarge", "Health", "Offset", "json_too_deep", "limit_bodies", "unprocessable"]

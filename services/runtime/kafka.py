@@ -27,18 +27,38 @@ from services.runtime.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class TopicMismatch(RuntimeError):
+    """Existing topics are not as the registry (and the replication settings) say."""
+
+
+def new_topic(settings: Settings, name: str, partitions: int, *, compacted: bool = False,
+              configs: dict[str, str] | None = None) -> NewTopic:
+    """A topic as the platform creates it: `partitions`, the settings' replication factor and
+    min.insync.replicas (sent only above 1: Kafka's default, and the embedded broker has one node)."""
+    topic_configs = dict(configs or {})
+    if compacted:
+        topic_configs["cleanup.policy"] = "compact"
+    if settings.topic_min_insync_replicas > 1:
+        topic_configs.setdefault("min.insync.replicas", str(settings.topic_min_insync_replicas))
+    return NewTopic(name, partitions, settings.topic_replication_factor, topic_configs=topic_configs)
+
+
+def registry_topics(settings: Settings, families: Iterable[Family] | None = None) -> list[NewTopic]:
+    """The registry's topics (contracts/topics.py) of `families` (all by default), as created."""
+    return [new_topic(settings, TOPICS[f].name(settings.topic_prefix), TOPICS[f].partitions,
+                      compacted=TOPICS[f].compacted) for f in (families or tuple(TOPICS))]
+
+
 async def ensure_topics(settings: Settings, families: tuple[Family, ...] | None = None) -> list[str]:
-    """Create the registry's topics that do not exist yet; returns the names created."""
-    wanted = [TOPICS[f] for f in (families or tuple(TOPICS))]
-    return await create_missing_topics(settings, [
-        NewTopic(spec.name(settings.topic_prefix), spec.partitions, 1,
-                 topic_configs={"cleanup.policy": "compact"} if spec.compacted else {})
-        for spec in wanted
-    ])
+    """Create the registry's topics that do not exist yet and check those that do (partitions,
+    cleanup policy, replication); returns the names created, raises `TopicMismatch` naming what
+    differs (a topic made with other settings is not written to as if it were right)."""
+    return await create_missing_topics(settings, registry_topics(settings, families))
 
 
-async def create_missing_topics(settings: Settings, topics: list[NewTopic]) -> list[str]:
-    """Create those of `topics` that do not exist yet; returns the names created."""
+async def create_missing_topics(settings: Settings, topics: list[NewTopic], *, check: bool = True) -> list[str]:
+    """Create those of `topics` that do not exist yet; returns the names created. With `check`, the
+    existing ones must have the partitions, cleanup policy and replication asked for."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
@@ -47,9 +67,56 @@ async def create_missing_topics(settings: Settings, topics: list[NewTopic]) -> l
         if new:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
+        if check:
+            problems = await topic_problems(admin, [t for t in topics if t.name in existing])
+            if problems:
+                raise TopicMismatch("topics not as the registry says: " + "; ".join(problems))
         return [t.name for t in new]
     finally:
         await admin.close()
+
+
+def _configs(topic: NewTopic) -> dict[str, str]:
+    return dict(topic.topic_configs)
+
+
+async def topic_problems(admin: AIOKafkaAdminClient, wanted: list[NewTopic]) -> list[str]:
+    """What differs between the topics the broker has and `wanted` (as `new_topic` makes them): a
+    topic missing, another partition count, not compacted where it should be (or compacted where it
+    should not), fewer replicas or a lower min.insync.replicas. Empty: all as wanted."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    if not wanted:
+        return []
+    problems: list[str] = []
+    described = {d["topic"]: d for d in await admin.describe_topics([t.name for t in wanted])}
+    for t in wanted:
+        parts = described.get(t.name, {}).get("partitions") or []
+        if not parts:
+            problems.append(f"{t.name} missing")
+            continue
+        if len(parts) != t.num_partitions:
+            problems.append(f"{t.name} has {len(parts)} partitions, the registry says {t.num_partitions}")
+        replicas = min(len(p.get("replicas") or [None]) for p in parts)
+        if t.replication_factor > 1 and replicas < t.replication_factor:
+            problems.append(f"{t.name} has {replicas} replica(s), the settings say {t.replication_factor}")
+    checked = [t for t in wanted if t.name in described and (
+        "cleanup.policy" in _configs(t) or "min.insync.replicas" in _configs(t))]
+    if checked:
+        by_name = {t.name: t for t in checked}
+        for res in await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t.name) for t in checked]):
+            for _code, _msg, _type, name, entries in getattr(res, "resources", []):
+                found = {e[0]: e[1] for e in entries}
+                want = _configs(by_name[name]) if name in by_name else {}
+                policy = found.get("cleanup.policy", "delete")  # Tansu lists only what was set: unset is Kafka's default
+                if ("compact" in want.get("cleanup.policy", "")) != ("compact" in policy):
+                    problems.append(f"{name} is {'not ' if 'compact' not in policy else ''}compacted, "
+                                    f"the registry says {want.get('cleanup.policy', 'delete')}")
+                insync = found.get("min.insync.replicas")
+                if "min.insync.replicas" in want and insync is not None and int(insync) < int(want["min.insync.replicas"]):
+                    problems.append(f"{name} has min.insync.replicas {insync}, the settings say "
+                                    f"{want['min.insync.replicas']}")
+    return problems
 
 
 def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
@@ -170,6 +237,7 @@ def redact(text: str) -> str:
     return _LONG_NUMBER.sub(lambda m: mask(m.group()), text)
 
 
+_EVENT_ID = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9._:-]{1,200})"')  # an envelope's id, for the log line
 DROPPED_HEADERS = frozenset({"authorization"})
 """Record headers never kept in a dead letter (an upstream's API key travels in one)."""
 
@@ -220,5 +288,8 @@ async def send_dead_letter(
     await producer.send_and_wait(
         settings.topic(Family.deadletter), json.dumps(record, ensure_ascii=False).encode(), key=source_topic.encode()
     )
+    found = _EVENT_ID.search(value[:4096]) if value else None
     log.warning("dead-lettered %s[%s]@%s by %s: %s", source_topic, partition, offset, record["consumer"],
-                record["reason"][:200])
+                record["reason"][:200], extra={"event_id": found.group(1).decode() if found else None,
+                                               "topic": source_topic, "partition": partition, "offset": offset,
+                                               "consumer": record["consumer"]})

@@ -107,7 +107,8 @@ class TopicGate:
 
     async def ready(self) -> bool:
         from aiokafka.admin import AIOKafkaAdminClient
-        from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+        from services.runtime.kafka import new_topic, topic_problems
 
         async with self._lock:
             try:
@@ -125,21 +126,12 @@ class TopicGate:
                 if missing:
                     self.reason = f"topics missing: {', '.join(missing)}"
                     return False
-                described = {d["topic"]: d for d in await admin.describe_topics(list(self.specs))}
-                for name, spec in self.specs.items():
-                    found = len(described.get(name, {}).get("partitions", []))
-                    if found != spec.partitions:
-                        self.reason = f"{name} has {found} partitions, the registry says {spec.partitions}"
-                        return False
-                compacted = [n for n, s in self.specs.items() if s.compacted]
-                if compacted:
-                    for res in await admin.describe_configs(
-                            [ConfigResource(ConfigResourceType.TOPIC, n) for n in compacted]):
-                        for _code, _msg, _type, name, entries in getattr(res, "resources", []):
-                            policy = {e[0]: e[1] for e in entries}.get("cleanup.policy")
-                            if policy is not None and "compact" not in policy:
-                                self.reason = f"{name} is not compacted"
-                                return False
+                problems = await topic_problems(admin, [new_topic(self.settings, name, spec.partitions,
+                                                                  compacted=spec.compacted)
+                                                        for name, spec in self.specs.items()])
+                if problems:
+                    self.reason = "; ".join(problems)
+                    return False
                 self.verified, self.reason = cluster, "ok"
                 return True
             except Exception as exc:

@@ -23,12 +23,9 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import OffsetOutOfRangeError
 from pydantic import ValidationError
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from contracts.envelope import Envelope, parse_event
 from services.runtime import metrics
 from services.runtime.kafka import make_consumer, send_dead_letter
+from services.runtime.logwatch import LogWatch
 from services.runtime.settings import Settings
 from services.runtime.sql import upsert
 
@@ -126,12 +124,9 @@ class Projection:
         self.markers = markers
         self._outbox_ready = asyncio.Event()
         self.consumer = make_consumer(settings, group_id)
-        self.cluster_id: str | None = None  # of the broker whose offsets `positions` are
+        self.watch = LogWatch(settings)  # has the log moved under the stored offsets?
         self.log_resets = 0
         self._reread: set[tuple[str, int]] = set()  # repositioned to the beginning, nothing stored since
-        self._admin: AIOKafkaAdminClient | None = None
-        self._probe: Any = None  # a consumer of its own for looking at log ends (made on first use)
-        self._confirmed: dict[tuple[str, int], int] = {}  # positions found to be inside the log
         self._checked_at = 0.0
 
     def wake_relay(self) -> None:
@@ -152,85 +147,16 @@ class Projection:
                 self.positions[(tp.topic, tp.partition)] = offset
         await self.check_log(list(assigned), stored)
 
-    async def _cluster(self) -> str | None:
-        try:
-            if self._admin is None:
-                self._admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap,
-                                                  request_timeout_ms=5000)
-                await self._admin.start()
-            return (await self._admin.describe_cluster()).get("cluster_id")
-        except Exception as exc:
-            log.debug("describe_cluster failed: %r", exc)
-            if self._admin is not None:
-                with contextlib.suppress(Exception):
-                    await self._admin.close()
-                self._admin = None
-            return None
-
-    async def _holds(self, tp: TopicPartition, offset: int, end: int) -> bool | None:
-        """Does the log hold a record at `offset`, past the reported `end`? Tansu reports as the end
-        the last record batch's first offset + 1, so that batch is read (from `end - 1`): an intact
-        log has `offset` in it. None when the broker does not answer (no reset on a guess)."""
-        from aiokafka import AIOKafkaConsumer
-
-        if end <= 0:
-            return False  # an empty log holds nothing below any stored position
-        try:
-            if self._probe is None:
-                self._probe = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
-                                               enable_auto_commit=False, auto_offset_reset="none")
-                await self._probe.start()
-            probe = self._probe
-            probe.assign([tp])
-            probe.seek(tp, end - 1)
-            seen = False
-            for _ in range(20):  # the last batch, fetch by fetch, until past `offset` or the log's end
-                found = (await probe.getmany(tp, timeout_ms=3000)).get(tp, [])
-                if not found:
-                    return False if seen else None  # read to the end without it / no answer at all
-                seen = True
-                if any(r.offset == offset for r in found):
-                    return True
-                if found[-1].offset > offset:
-                    return False
-            return None
-        except OffsetOutOfRangeError:
-            return False
-        except Exception as exc:
-            log.debug("probe of %s@%d: %r", tp, offset, exc)
-            return None
-
     async def check_log(self, assigned: Sequence[TopicPartition] | None = None,
                         stored: Mapping[tuple[str, int], int] | None = None) -> list[TopicPartition]:
         """Reposition to the beginning each assigned partition whose log moved (another cluster id,
         or the position beyond the end); returns those partitions."""
         self._checked_at = asyncio.get_running_loop().time()
         tps = list(assigned if assigned is not None else self.consumer.assignment())
-        cluster = await self._cluster()
-        if not tps or cluster is None:
-            return []
-        moved: list[tuple[TopicPartition, str]] = []
-        if self.cluster_id is not None and cluster != self.cluster_id:
-            moved = [(tp, f"cluster id {self.cluster_id} → {cluster}") for tp in tps]
-            self._confirmed.clear()
-        else:
-            try:
-                ends = await self.consumer.end_offsets(tps)
-            except Exception as exc:
-                log.debug("end_offsets failed: %r", exc)
-                return []
-            for tp in tps:
-                key = (tp.topic, tp.partition)
-                pos = self.positions.get(key, (stored or {}).get(key))
-                if pos is None or key in self._reread or pos <= ends.get(tp, 0) or self._confirmed.get(key) == pos:
-                    continue
-                # Tansu reports the end as the last batch's first offset + 1: look for the record itself
-                held = await self._holds(tp, pos - 1, ends.get(tp, 0))
-                if held:
-                    self._confirmed[key] = pos
-                elif held is False:
-                    moved.append((tp, f"stored position {pos} beyond the log end {ends.get(tp, 0)}"))
-        self.cluster_id = cluster
+        positions = {(tp.topic, tp.partition): None if (tp.topic, tp.partition) in self._reread
+                     else self.positions.get((tp.topic, tp.partition), (stored or {}).get((tp.topic, tp.partition)))
+                     for tp in tps}
+        moved = await self.watch.moved(self.consumer, tps, positions)
         for tp, why in moved:
             log.warning("log moved under %s at %s[%d] (%s): reading it again from the beginning; events "
                         "applied before are recognised by id", self.group_id, tp.topic, tp.partition, why)
@@ -262,12 +188,7 @@ class Projection:
             if relay:
                 relay.cancel()
             await self.consumer.stop()
-            if self._admin is not None:
-                with contextlib.suppress(Exception):
-                    await self._admin.close()
-            if self._probe is not None:
-                with contextlib.suppress(Exception):
-                    await self._probe.stop()
+            await self.watch.close()
 
     @property
     def service(self) -> str:

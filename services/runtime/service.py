@@ -10,6 +10,7 @@ import gc
 import json
 import logging
 import os
+import re
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -38,6 +39,7 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # terminal colour/cursor codes some libraries put in messages
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -50,9 +52,12 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if "\x1b" in message:
+            message = _ANSI.sub("", message).replace("\x1b", "")
         out: dict[str, object] = {
             "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+            "level": record.levelname, "logger": record.name, "message": message}
         if self.service:
             out.setdefault("service", self.service)
         out.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
@@ -61,14 +66,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "INFO", service: str = "") -> None:
-    """JSON lines on stderr (FUNDWATCH_LOG_FORMAT=text for the old human format)."""
+def log_handler(service: str = "") -> logging.Handler:
+    """The handler every process logs through: JSON lines on stderr (FUNDWATCH_LOG_FORMAT=text for
+    the old human format). Frameworks with a logging setup of their own (faust) are given it too."""
     handler = logging.StreamHandler()
     if os.environ.get("FUNDWATCH_LOG_FORMAT", "json") == "text":
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:
         handler.setFormatter(JsonFormatter(service))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    return handler
+
+
+def configure_logging(level: str = "INFO", service: str = "") -> None:
+    """JSON lines on stderr (FUNDWATCH_LOG_FORMAT=text for the old human format)."""
+    logging.basicConfig(level=level, handlers=[log_handler(service)], force=True)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # fundwatch.access logs each request instead
     logging.getLogger("httpx").setLevel(logging.WARNING)  # request URLs may carry webhook tokens

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     refresh_token_ttl_s: int = Field(43200, ge=60, le=30 * 86400, description="lifetime of a refresh token")
     ingest_max_body_bytes: int = 16 << 20  # a batch of 5,000 events fits; a 20 MB body is refused unread
     max_body_bytes: int = 1 << 20  # every other API
+    ingest_import_max_bytes: int = 256 << 20  # an uploaded table (/v1/imports/…), streamed to disk, never held whole
     ingest_max_future_days: int = Field(366, ge=1, description="event times later than now + this are refused")
     ingest_max_past_days: int = Field(3660, ge=1, description="event times earlier than now - this are refused")
     max_json_depth: int = 32  # events nest 5 deep; RecursionError territory is far beyond
@@ -52,6 +53,10 @@ class Settings(BaseSettings):
     rebalance_timeout_ms: int = 3000
     heartbeat_interval_ms: int = 1000
     consumer_batch: int = 2000
+    # How the platform creates its topics (contracts/topics.py keeps partitions and compaction): the
+    # embedded broker has one node; on Apache Kafka 3 and 2 (a write is acked by two of three brokers).
+    topic_replication_factor: int = Field(1, ge=1, description="replicas of every topic the platform creates")
+    topic_min_insync_replicas: int = Field(1, ge=1, description="min.insync.replicas of those topics (acks=all)")
     # The longest a consumer's fetch waits at the broker for records. Kafka answers as soon as
     # records arrive; the embedded broker (Tansu) holds an idle fetch for all of it even when
     # records arrive meanwhile (measured send → receipt: 0.6 s at faust's fixed 1,500 ms, 0.1 s
@@ -80,6 +85,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError("FUNDWATCH_TOPIC_MIN_INSYNC_REPLICAS must not exceed FUNDWATCH_TOPIC_REPLICATION_FACTOR "
+                             "(no write could be acknowledged)")
         if self.mode == "production" and self.pii_key.get_secret_value() == EMBEDDED_PII_KEY:
             raise ValueError("FUNDWATCH_PII_KEY must be set to a real secret in production mode")
         if self.mode == "production" and len(self.pii_key.get_secret_value()) < 16:

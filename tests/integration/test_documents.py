@@ -77,3 +77,65 @@ def test_ingest_openapi_resolves_and_documents_errors_and_the_key_scheme():
     assert {"401", "403", "404", "409", "422"} <= set(replay)
     assert doc["components"]["securitySchemes"]["IngestApiKey"]["scheme"] == "bearer"
     assert doc["info"]["version"] == "1"
+
+
+def _apps() -> dict:
+    from services.access.api import create_app as access_app
+    from services.alerts.api import create_app as alerts_app
+    from services.ledger.api import create_app as ledger_app
+    from services.notify.api import create_app as notify_app
+    from services.runtime.db import make_engine
+
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", auth_secret="x" * 48)
+    engine = make_engine(settings.database_url)  # never connected: the documents only
+    return {"ingest": create_app(settings), "ledger": ledger_app(engine, None, settings),
+            "alerts": alerts_app(engine, settings), "notify": notify_app(engine, None, settings),
+            "access": access_app(engine, settings)}
+
+
+@pytest.mark.parametrize("service", ["ingest", "ledger", "alerts", "notify", "access"])
+def test_every_operation_of_every_service_documents_its_errors_and_the_bearer_scheme(service):
+    doc = _apps()[service].openapi()
+    assert doc["info"]["version"] == "1"  # one version scheme: the /v1 of the paths
+    for ref in refs(doc):
+        resolve(doc, ref)
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes and all(s["type"] == "http" and s["scheme"] == "bearer" for s in schemes.values())
+    operations = [(m.upper(), p, op) for p, ops in doc["paths"].items() for m, op in ops.items()]
+    assert sum(1 for *_x, op in operations if "security" in op) >= 3
+    for method, path, op in operations:
+        responses, where = op["responses"], f"{service} {method} {path}"
+        if "security" in op:
+            assert "401" in responses, where
+            assert "403" in responses or path.endswith("/status"), where
+        if "{" in path:
+            assert "404" in responses, where
+        if "requestBody" in op or op.get("parameters"):
+            assert "422" in responses, where
+        for code, body in responses.items():
+            if code.startswith(("4", "5")):
+                assert body.get("content", {}).get("application/json", {}).get("schema"), f"{where} {code}"
+
+
+def test_the_conflicts_the_services_give_are_documented():
+    docs = {name: app.openapi() for name, app in _apps().items()}
+    conflicts = {
+        ("ingest", "post", "/v1/imports/{name}"), ("ingest", "post", "/v1/deadletters/{letter_id}/replay"),
+        ("alerts", "post", "/v1/alerts/{alert_id}/dispositions"), ("access", "post", "/v1/applications"),
+        ("access", "post", "/v1/applications/{application_id}/grant")}
+    for service, method, path in conflicts:
+        assert "409" in docs[service]["paths"][path][method]["responses"], (service, path)
+    assert "429" in docs["access"]["paths"]["/v1/login"]["post"]["responses"]
+
+
+def test_every_event_type_has_a_valid_example_in_its_schema_and_in_asyncapi():
+    examples = export.all_examples()
+    assert set(examples) == set(EVENT_TYPES)  # the platform's own types too
+    for name, event in examples.items():
+        assert parse_event(event, pii_key=b"k").type == name
+    schemas = json_schemas(examples)
+    assert all(schemas[name]["examples"] == [examples[name]] for name in EVENT_TYPES)
+    messages = asyncapi()["components"]["messages"]
+    for name in EVENT_TYPES:
+        message = messages[name.replace(".", "-").replace("_", "-")]
+        assert message["examples"][0]["payload"] == examples[name], name

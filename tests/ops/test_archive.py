@@ -4,6 +4,7 @@ with every record at its offset."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -81,3 +82,77 @@ def test_backup_restored_into_an_empty_broker_keeps_every_offset(make_settings, 
         assert asyncio.run(archive.backup(other, tmp_path / "a")) == 0
     finally:
         fresh.stop()
+
+
+async def _committed(bootstrap: str, group: str, topic: str, partitions: int = 2) -> dict[tuple[str, int], int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        found = {(topic, p): await consumer.committed(TopicPartition(topic, p)) for p in range(partitions)}
+    finally:
+        await consumer.stop()
+    return {k: v for k, v in found.items() if v is not None}
+
+
+@pytest.mark.integration
+def test_consumer_group_offsets_are_backed_up_and_restored(make_settings, sqlite_url, tmp_path):
+    """A group that keeps its offsets in the broker (the alerts router, the agent) resumes after a
+    restore where it was, not from the beginning."""
+    settings = make_settings(sqlite_url)
+    topic, group = settings.topic("payment"), f"{settings.topic_prefix}.alerts-router"
+
+    async def fill_and_consume() -> dict[tuple[str, int], int]:
+        await ensure_topics(settings)
+        producer = make_producer(settings)
+        await producer.start()
+        try:
+            await send_and_wait(producer, [Record(topic, f"v{i}".encode(), partition=i % 2) for i in range(20)])
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+            consumer.assign(tps)
+            await consumer.commit({tps[0]: 4, tps[1]: 10})  # partway, and at the end
+        finally:
+            await consumer.stop()
+        return await _committed(settings.kafka_bootstrap, group, topic)
+
+    committed = asyncio.run(fill_and_consume())
+    assert committed == {(topic, 0): 4, (topic, 1): 10}
+    asyncio.run(archive.backup(settings, tmp_path / "a"))
+    saved = json.loads((tmp_path / "a" / "groups.json").read_text())
+    assert saved[group] == {topic: {"0": 4, "1": 10}}
+
+    fresh = EmbeddedBroker(free_port(), log_path=tmp_path / "tansu.log").start()
+    try:
+        other = settings.model_copy(update={"kafka_bootstrap": fresh.bootstrap})
+        asyncio.run(archive.restore(other, tmp_path / "a"))
+        assert asyncio.run(_committed(fresh.bootstrap, group, topic)) == committed  # same offsets on an empty broker
+    finally:
+        fresh.stop()
+
+
+@pytest.mark.integration
+def test_restored_group_offsets_follow_records_that_moved(make_settings, sqlite_url, tmp_path):
+    """An archive of a compacted log has gaps; restored, its records are dense, and a group's
+    offset is translated to the same place (the next record it had not read)."""
+    settings = make_settings(sqlite_url)
+    topic, group = f"{settings.topic_prefix}.compacted-check", f"{settings.topic_prefix}.reader"
+    root = tmp_path / "a"
+    (root / topic).mkdir(parents=True)
+    (root / topic / "topic.json").write_text(json.dumps({"partitions": 1, "configs": {}}))
+    w = archive.PartitionWriter(root / topic / "0")
+    for offset in (0, 5, 9, 12):  # what compaction left
+        w.append(offset, 1000 + offset, b"k%d" % offset, b"v%d" % offset, [])
+    w.close()
+    (root / "groups.json").write_text(json.dumps({group: {topic: {"0": 7}},  # after 5, before 9
+                                                  f"{group}-done": {topic: {"0": 13}}}))  # read it all
+    written = asyncio.run(archive.restore(settings, root))
+    assert written[topic] == 4
+    got = asyncio.run(_read_all(settings.kafka_bootstrap, TopicPartition(topic, 0)))
+    assert [(o, v) for o, _, v in got] == [(0, b"v0"), (1, b"v5"), (2, b"v9"), (3, b"v12")]
+    assert asyncio.run(_committed(settings.kafka_bootstrap, group, topic, 1)) == {(topic, 0): 2}  # → v9, as before
+    assert asyncio.run(_committed(settings.kafka_bootstrap, f"{group}-done", topic, 1)) == {(topic, 0): 4}

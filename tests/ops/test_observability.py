@@ -102,3 +102,36 @@ def test_json_log_lines_carry_event_ids():
     line = json.loads(JsonFormatter("ledger").format(record))
     assert line == {"ts": line["ts"], "level": "ERROR", "logger": "fundwatch.test", "message": "event E-1 refused",
                     "service": "ledger", "event_id": "E-1", "alert_id": "A-7"}
+
+
+@pytest.mark.integration
+def test_the_alerts_worker_logs_json_lines_without_terminal_codes(make_settings, sqlite_url, tmp_path):
+    """The faust worker's log (faust's own lines, the router's, the dead letters with their event
+    ids) is JSON lines like every other process's: no ANSI colour codes."""
+    from services.runtime.kafka import make_producer
+
+    settings = make_settings(sqlite_url)
+    asyncio.run(ensure_topics(settings))
+    worker = ServiceProcess("alerts-worker", settings, tmp_path).start()
+    try:
+        async def poison() -> None:  # an envelope the router cannot parse: dead-lettered, logged with its id
+            producer = make_producer(settings)
+            await producer.start()
+            try:
+                await producer.send_and_wait(settings.topic("indicator"),
+                                             b'{"id": "E-POISON-1", "type": "indicator.registered", "data": 1}',
+                                             key=b"410324")
+            finally:
+                await producer.stop()
+
+        asyncio.run(poison())
+        wait_for(lambda: "E-POISON-1" in worker.log.read_text(errors="replace"), 120,
+                 "the poison event dead-lettered", worker)
+    finally:
+        worker.stop()
+    text = worker.log.read_text(errors="replace")
+    assert "\x1b" not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert lines and all({"ts", "level", "logger", "message"} <= line.keys() for line in lines)
+    dead = next(line for line in lines if line.get("event_id") == "E-POISON-1")
+    assert dead["service"] == "alerts-worker" and dead["topic"] == settings.topic("indicator")

@@ -10,6 +10,7 @@ from services.access import store
 from services.access.api import applications, audit, sessions, users
 from services.runtime.auth import OptionalPrincipal
 from services.runtime.http import Health, limit_bodies
+from services.runtime.openapi import documented
 from services.runtime.projection import Projection, lag
 from services.runtime.settings import Settings
 
@@ -47,4 +48,11 @@ def create_app(engine: AsyncEngine, settings: Settings, projection: Projection |
         return Status(**counts, events_applied=projection.applied if projection else 0,
                       lag=await lag(projection) if projection else {})
 
-    return app
+    step = "the application's state does not allow this step (or it was changed meanwhile)"
+    return documented(app, {
+        "POST /v1/login": {"401": "unknown user or wrong password", "429": "too many failed logins: wait"},
+        "POST /v1/refresh": {"401": "the refresh token is invalid, expired or revoked"},
+        "POST /v1/logout": {"401": "the refresh token is invalid"},
+        "POST /v1/applications": {"409": "the user exists (apply for a change) or is revoked already"},
+        **{f"POST /v1/applications/{{application_id}}/{verb}": {"409": step} for verb in ("confirm", "grant", "reject")},
+    })

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.alerts.api import alerts, attachments, dispositions, rules
 from services.runtime.http import limit_bodies
+from services.runtime.openapi import documented
 from services.runtime.projection import Projection
 from services.runtime.settings import Settings
 
@@ -23,4 +24,7 @@ def create_app(engine: AsyncEngine, settings: Settings, projection: Projection |
                  paths={r"/v1/alerts/[^/]+/attachments": attachments.MAX_BYTES + (64 << 10)})  # the file and its form
     for module in (alerts, attachments, dispositions, rules):
         app.include_router(module.router)
-    return app
+    return documented(app, {
+        "POST /v1/alerts/{alert_id}/dispositions": {
+            "409": "the alert's state does not allow this disposition (the life cycle's rule)"},
+    })

@@ -11,7 +11,9 @@ the pending balance then (ALC-02), a checkpoint against the books as they stood 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 
 import msgspec
 
@@ -29,6 +31,13 @@ from services.alerts.rules import usage as use
 RECENT_SEQS = 32  # journal sequences kept to recognise a posting the ledger's relay sent again (it sends a batch again whole, at once)
 _PAY_SOURCES = (Account.own_spending.value, Account.payment_plan.value)
 _ALLOCATED_TO = (Account.own_spending.value, Account.lower_transfer.value, Account.horizontal.value)
+
+
+_checkpoint_date = functools.lru_cache(maxsize=1024)(prg.checkpoint_date)  # (year, MM-DD): read per posting
+
+
+def _order(post: Posting) -> tuple[str, str, int]:
+    return post.order
 
 
 class Checkpoint(msgspec.Struct, frozen=True, array_like=True):
@@ -108,8 +117,7 @@ class Indicator(Entity):
         if post.at_key <= self.settled:
             self._take(post, ctx)  # later than the ledger's lateness allows: taken as it comes
         else:
-            self.pending.append(post)
-            self.pending.sort(key=lambda p: p.order)
+            bisect.insort(self.pending, post, key=_order)  # after equal keys: as append + stable sort
         self._settle(ctx)
         return True
 
@@ -253,7 +261,7 @@ class Indicator(Entity):
         c = ctx.rules.config("PRG-06", on.year, post.region)
         if c is None or self.doc is None or self.surged:
             return
-        if on < prg.checkpoint_date(on.year, c.text("window_start")):
+        if on < _checkpoint_date(on.year, c.text("window_start")):
             return
         paid = self.books.get(Account.paid, 0)
         if self.window_base is None:
@@ -279,7 +287,7 @@ class Indicator(Entity):
         for rule in ("PRG-01", "PRG-03"):
             if c := ctx.rules.config(rule, year, region):
                 for mmdd in c.checkpoints:
-                    day = prg.checkpoint_date(year, mmdd)
+                    day = _checkpoint_date(year, mmdd)
                     if day > on:
                         self.checkpoints.append(checkpoint(rule, day))
         if c := ctx.rules.config("PRG-05", year, region):

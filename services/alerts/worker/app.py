@@ -57,7 +57,6 @@ import faust
 import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import NewTopic
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from contracts.alert import AlertEvidence, AlertLevel, AlertTransitioned, DispositionRefused
@@ -81,6 +80,7 @@ from services.runtime.kafka import (
     Record,
     create_missing_topics,
     make_producer,
+    new_topic,
     send_and_wait,
     send_dead_letter,
 )
@@ -332,7 +332,7 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
         broker_heartbeat_interval=settings.heartbeat_interval_ms / 1000,
         consumer_auto_offset_reset="earliest",
         topic_partitions=alerts.partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         producer_acks=-1,
         web_enabled=alerts.worker_port is not None,
         web_host=settings.host,
@@ -468,7 +468,7 @@ def build(settings: Settings, alerts: AlertsSettings | None = None) -> tuple[fau
 async def ensure_state_topic(settings: Settings, name: str, partitions: int) -> None:
     """The worker's state topic: compacted (the latest value per key is the state), one partition
     per work-topic partition."""
-    await create_missing_topics(settings, [NewTopic(name, partitions, 1, topic_configs={"cleanup.policy": "compact"})])
+    await create_missing_topics(settings, [new_topic(settings, name, partitions, compacted=True)])
 
 
 __all__ = ["Worker", "build", "refusal_event", "transition_event"]

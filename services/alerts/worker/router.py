@@ -44,6 +44,7 @@ from services.alerts.config import AlertsSettings, RuleConfigs
 from services.alerts.rounds import Rounds
 from services.alerts.rules.registry import Rules
 from services.runtime.kafka import Record, make_consumer, make_producer, send_and_wait, send_dead_letter
+from services.runtime.logwatch import LogWatch
 from services.runtime.service import configure_logging, tune_gc
 from services.runtime.settings import Settings
 
@@ -130,6 +131,14 @@ class ConfigFollower:
             await self._moved.wait()
 
 
+LOG_MOVED = 75  # the router's exit code when the log moved: the worker starts over in place
+
+
+class LogMoved(Exception):
+    """The log is not the one the worker's state was built from (another cluster id, a position
+    beyond the end): the worker starts over from what the log holds (`RouterProcess`)."""
+
+
 async def retrying(fn, *args, **kwargs) -> None:
     """Publish until the broker takes it: output must not be lost, and the offsets of what made
     it are not committed before this returns."""
@@ -138,6 +147,8 @@ async def retrying(fn, *args, **kwargs) -> None:
         try:
             await fn(*args, **kwargs)
             return
+        except LogMoved:
+            raise
         except Exception:
             log.exception("alerts output failed; retrying")
             await asyncio.sleep(delay)
@@ -163,6 +174,39 @@ class Router:
         self.work_done: dict[int, int] = {}  # per work partition: the last offset the agent has processed
         self.agent_moved = asyncio.Event()
         self.lock = asyncio.Lock()  # a round and a tick do not interleave their progress reports
+        self.watch = LogWatch(settings)  # has the log moved under the worker's state?
+        self._checked_at = 0.0
+        self._held: set[TopicPartition] = set()
+
+    async def same_log(self, consumer: Any = None, batches: dict | None = None) -> bool:
+        """Is the log still the one the worker's state was built from? Asked before a round is
+        routed and before a tick: the state recognises repeats by offset, which a reset log reuses.
+        Every 2 s (and with `consumer`) also whether a position lies beyond a partition's end. A
+        broker that does not answer: the round's records are read again later (False, nothing moved)."""
+        cluster = await self.watch.cluster()
+        if cluster is None:
+            if consumer is not None:
+                for tp, records in (batches or {}).items():
+                    consumer.seek(tp, records[0].offset)
+            return False
+        moved: list[tuple[TopicPartition, str]] = []
+        if self.watch.cluster_id is not None and cluster != self.watch.cluster_id:
+            moved = [(TopicPartition("*", -1), f"cluster id {self.watch.cluster_id} → {cluster}")]
+        elif consumer is not None and (time.monotonic() - self._checked_at >= 2.0 or consumer.assignment() != self._held):
+            self._checked_at, self._held = time.monotonic(), set(consumer.assignment())
+            positions: dict[tuple[str, int], int | None] = {}
+            for tp in self._held:
+                try:
+                    positions[(tp.topic, tp.partition)] = await consumer.position(tp)
+                except Exception:
+                    positions[(tp.topic, tp.partition)] = None
+            moved = await self.watch.moved(consumer, sorted(self._held), positions)
+        else:
+            self.watch.cluster_id = cluster
+        if moved:
+            raise LogMoved("; ".join(f"{tp.topic}[{tp.partition}]: {why}" if tp.partition >= 0 else why
+                                     for tp, why in moved[:5]))
+        return True
 
     async def route_sources(self, stopping: asyncio.Event) -> None:
         await self.config.ready.wait()
@@ -173,6 +217,9 @@ class Router:
         try:
             while not stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=100, max_records=self.alerts.router_batch)
+                if not await self.same_log(consumer, batches):
+                    await asyncio.sleep(0.5)
+                    continue
                 async with self.lock:
                     for tp in consumer.assignment():
                         self.rounds.know(tp.topic, tp.partition)
@@ -188,7 +235,11 @@ class Router:
                     if not records:
                         continue
                     await self._route(records)
-                await consumer.commit()
+                try:
+                    await consumer.commit()
+                except Exception:
+                    await self.same_log()  # a broker that came back as another: LogMoved, else the error itself
+                    raise
                 if len(records) < self.alerts.router_batch:
                     # not a full round: let records gather while the agent works off this one (group commit)
                     await self.wait_for_agent(time.time() + self.alerts.router_linger_s)
@@ -228,6 +279,8 @@ class Router:
 
     async def tick(self) -> None:
         """Timers: the progress report again (time moves when nothing arrives: wall time, idle partitions)."""
+        if not await self.same_log():
+            return
         async with self.lock:
             await self._send(self.rounds.messages(time.time(), None, tick=True))
 
@@ -304,6 +357,7 @@ class Router:
             await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.producer.stop()
+            await self.watch.close()
 
     async def _ticks(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
@@ -347,9 +401,27 @@ def _die_with_parent() -> None:
 def main(settings: Settings, alerts: AlertsSettings, app_id: str, conn: Connection) -> None:
     """The router process (started by `RouterProcess`)."""
     _die_with_parent()
-    configure_logging(os.environ.get("FUNDWATCH_LOG_LEVEL", "INFO"))
+    configure_logging(os.environ.get("FUNDWATCH_LOG_LEVEL", "INFO"), service="alerts-worker")
     tune_gc()
-    asyncio.run(Router(settings, alerts, app_id).run(conn))
+    try:
+        asyncio.run(Router(settings, alerts, app_id).run(conn))
+    except LogMoved as exc:
+        log.warning("log moved under the alerts worker (%s): it starts over from what the log holds; "
+                    "nothing was routed from the moved log", exc)
+        logging.shutdown()
+        os._exit(LOG_MOVED)
+
+
+def restart_in_place() -> None:
+    """The log moved: this worker's state (and its offsets' meaning) belong to the old log. It
+    starts again, same process, same command: the state is read back from the state topic (what the
+    new log holds: restored, or nothing), the router resumes from the group's offsets there (restored
+    by the archive, or none: the beginning), so every event the new log holds is judged once."""
+    log.warning("the alerts worker starts over on the moved log (same pid)")
+    logging.shutdown()
+    with contextlib.suppress(OSError):
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    os._exit(LOG_MOVED)  # could not: exit as a crash does, the supervisor starts it again
 
 
 class RouterProcess:
@@ -382,6 +454,8 @@ class RouterProcess:
             # no router, no input: a worker must not sit there looking healthy. Exit as a crash
             # does (the supervisor or the orchestrator starts it again; the state is safe for that)
             self.process.join(1)
+            if self.process.exitcode == LOG_MOVED:
+                restart_in_place()
             log.critical("the alerts router process exited (%s); the worker stops", self.process.exitcode)
             logging.shutdown()
             os._exit(70)

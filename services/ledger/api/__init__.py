@@ -15,6 +15,7 @@ from services.ledger.api.models import Status
 from services.ledger.queries.status import counters
 from services.runtime.auth import OptionalPrincipal
 from services.runtime.http import Health, limit_bodies
+from services.runtime.openapi import documented
 from services.runtime.projection import Projection, lag
 from services.runtime.settings import Settings
 
@@ -51,7 +52,7 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
                       applied_this_process=p.applied if p else 0, dead_lettered=p.dead_lettered if p else 0,
                       journal_rows=c["journal_rows"], parked=c["parked"], lag=await lag(p) if p else {})
 
-    return app
+    return documented(app)
 
 
 __all__ = ["create_app"]
