@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from contracts.alert import AlertLevel
 from contracts.base import Data
-from contracts.types import CENTRAL, Identifier, RegionCode
+from contracts.types import CENTRAL, Identifier, Money, RegionCode
 
 
 class DispositionAction(StrEnum):
@@ -44,6 +44,8 @@ class DispositionFiled(Data):
     corrective_actions: list[CorrectiveAction] = Field(default_factory=list)
     findings: str = Field(min_length=1, max_length=2000)
     attachments: list[str] = Field(default_factory=list, max_length=20, description="references to stored files")
+    amount_recovered: Money | None = Field(None, description="yuan recovered (追回资金), with the `recover` action")
+    amount_suspended: Money | None = Field(None, description="yuan suspended (暂停拨付), with the `suspend` action")
 
     @model_validator(mode="after")
     def _complete(self) -> DispositionFiled:
@@ -51,6 +53,11 @@ class DispositionFiled(Data):
             raise ValueError("a verification names its method (phone/documents/interview/visit)")
         if self.action == DispositionAction.rectify and not self.corrective_actions:
             raise ValueError("a rectification names at least one corrective action")
+        # an amount states what its action did: without the action it would be counted for nothing
+        if self.amount_recovered is not None and CorrectiveAction.recover not in self.corrective_actions:
+            raise ValueError("amount_recovered goes with the corrective action recover")
+        if self.amount_suspended is not None and CorrectiveAction.suspend not in self.corrective_actions:
+            raise ValueError("amount_suspended goes with the corrective action suspend")
         return self
 
 

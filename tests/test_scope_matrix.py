@@ -141,6 +141,7 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     ("alerts", "GET", "/v1/alerts"): READ_LIST,
     ("alerts", "GET", "/v1/alerts/{alert_id}"): READ_ITEM,
     ("alerts", "GET", "/v1/alert-summary"): READ_LIST,
+    ("alerts", "GET", "/v1/transitions"): READ_LIST,
     ("alerts", "POST", "/v1/alerts/{alert_id}/dispositions"): only(202, "role member"),
     ("alerts", "GET", "/v1/dispositions/{disposition_id}"): READ_ITEM,
     ("alerts", "POST", "/v1/alerts/{alert_id}/attachments"): only(201, "role member"),  # the responsible group's
@@ -172,7 +173,8 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     ("notify", "GET", "/v1/reports"): READ_LIST,
     **{("notify", "GET", p): _bad(lambda c: 403 if c == "role sysadmin" else 404 if c in ("other county", "role member")
                                    else 200)
-       for p in ("/v1/reports/{report_id}", "/v1/reports/{report_id}/xlsx", "/v1/reports/{report_id}/html")},
+       for p in ("/v1/reports/{report_id}", "/v1/reports/{report_id}/xlsx", "/v1/reports/{report_id}/html",
+                 "/v1/reports/{report_id}/pdf")},
     ("notify", "PUT", "/v1/reminder-policies/{rule_id}/{level}"): only(200, *REGIONS, "role treasury"),
     # access
     ("access", "GET", "/healthz"): PUBLIC,
@@ -306,7 +308,7 @@ def _apps(world) -> dict[str, tuple[object, object]]:
     ingest.state.audit = AuditSink(s, None, "ingest")  # no broker here: refusals are logged, not sent
     return {"ingest": (ingest, engine), "ledger": (ledger_app(engine, None, s), engine),
             "alerts": (alerts_app(engine, s), engine),
-            "notify": (notify_app(engine, None, s, _ledger_client(engine, s)), engine),
+            "notify": (notify_app(engine, None, s, _ledger_client(engine, s), _alerts_client(engine, s)), engine),
             "access": (access_app(engine, s), engine)}
 
 
@@ -314,6 +316,12 @@ def _ledger_client(engine, settings: Settings) -> httpx.AsyncClient:
     """notify's monthly report reads the (seeded) ledger API."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=ledger_app(engine, None, settings)),
                              base_url="http://ledger")
+
+
+def _alerts_client(engine, settings: Settings) -> httpx.AsyncClient:
+    """... and the alerts API (its counts and amounts)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=alerts_app(engine, settings)),
+                             base_url="http://alerts")
 
 
 def test_every_operation_against_every_caller(world):

@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
-from services.console import export, flows, geo, ops_pages, text, users_pages
+from services.console import export, flows, geo, ops_pages, routing_pages, text, users_pages
 from services.console.session import (
     Api,
     ApiError,
@@ -274,6 +274,9 @@ def create_app(settings: Settings) -> FastAPI:
         body = {"action": form.get("action"), "method": form.get("method") or None,
                 "corrective_actions": form.getlist("corrective_actions"), "findings": form.get("findings") or "",
                 "attachments": uploaded + references}
+        for amount in ("amount_recovered", "amount_suspended"):  # exact decimal strings; the API validates them
+            if str(form.get(amount) or "").strip():
+                body[amount] = str(form.get(amount)).strip().replace(",", "")
 
         async def refused(message: str) -> Response:
             n = await names(user)
@@ -294,7 +297,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             accepted = await api().call(user, "POST", "alerts", f"/v1/alerts/{alert_id}/dispositions", json=body)
         except ApiError as exc:
-            return await refused(f"处理单未被接受（{exc.status}）：{exc.message}")
+            return await refused(f"处理单未被接受（{exc.status}）：{text.refusal(exc.message)}")
         return RedirectResponse(f"/alerts/{alert_id}?filed={accepted['disposition_id']}", status_code=303)
 
     @app.get("/attachments/{attachment_id}")
@@ -480,6 +483,7 @@ def create_app(settings: Settings) -> FastAPI:
             return await _login_required(request, LoginRequired())
         return page(request, "error.html", None, message=exc.message, status=exc.status)
 
+    routing_pages.install(app, page, api, names)  # /routing 通知路由 (its own module)
     return app
 
 

@@ -4,6 +4,7 @@ Chinese words instead of codes and English keys. Pure functions over plain value
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -147,3 +148,22 @@ def subject(value: str | None) -> str:
         text += sep + piece
         sep = "" if piece.endswith(" ") else " · "
     return text
+
+
+_REFUSALS = (  # the state machine's refusals (services/alerts/lifecycle.py), in the order they are checked
+    (re.compile(r"alert (\S+) does not exist"), "预警 {0} 不存在"),
+    (re.compile(r"alert (\S+) is superseded by (\S+)"), "预警 {0} 已被预警 {1} 取代"),
+    (re.compile(r"alert (\S+) is closed \((\w+)\); nothing more can be filed on it"), "预警 {0} 已办结（{1}），不能再提交处理单"),
+    (re.compile(r"cannot (\w+) a (\w+) alert: only a yellow"), "{1}预警不能“{0}”：只有黄灯预警可核实（核实正常转绿灯，核实违规转红灯）"),
+    (re.compile(r"cannot (\w+) a (\w+) alert: only a red"), "{1}预警不能“{0}”：只有红灯预警可整改为绿灯"),
+)
+
+
+def refusal(message: str) -> str:
+    """A refusal in Chinese, the state machine's own words kept after it (原文)."""
+    for pattern, zh in _REFUSALS:
+        m = pattern.search(message)
+        if m:
+            words = [ACTIONS.get(g, ALERT_LEVELS.get(g, g)).split("（")[0] for g in m.groups()]
+            return f"{zh.format(*words)}（原文：{message}）"
+    return message

@@ -317,6 +317,30 @@ class BatchState:
         if new:
             await self.conn.execute(s.parked.insert(), new)
 
+    async def flush_payment_months(self) -> None:
+        """The payments' changes in this batch as deltas of `ledger_payment_months`: a new payment
+        adds its contribution, a changed one (a return, a correction, a special account) swaps its
+        stored contribution for the new one."""
+        deltas: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+        def add(row: Mapping[str, Any], sign: int) -> None:
+            if row["status"] != PaymentStatus.counted or row["payment_date"] is None:
+                return
+            k = (row["indicator_id"], row["region"], row["payment_date"].strftime("%Y-%m"))
+            d = deltas.setdefault(k, {"indicator_id": k[0], "region": k[1], "month": k[2], "payments": 0,
+                                      "paid_fen": 0})
+            d["payments"] += sign
+            d["paid_fen"] += sign * (row["amount_fen"] - row["returned_fen"])
+
+        if self.payments.dirty:
+            for old in await select_in(self.conn, s.payments, "payment_id", self.payments.dirty):
+                add(old, -1)
+        for k in (*self.payments.new, *self.payments.dirty):
+            add(self.payments.rows[k], 1)
+        rows = [d for _, d in sorted(deltas.items()) if d["payments"] or d["paid_fen"]]
+        await bulk.upsert(self.conn, s.payment_months, ("indicator_id", "region", "month"), rows,
+                          add=("payments", "paid_fen"))
+
     async def flush(self) -> None:
         for k, bal in self.balances.items():
             if k in self.indicators.new or k in self.indicators.dirty:
@@ -326,6 +350,7 @@ class BatchState:
             prev = row["hash"] = link(prev, row)
         conn = self.conn
         await bulk.insert(conn, s.journal, self.journal)
+        await self.flush_payment_months()  # before the payments: the stored rows are the old state
         for rows in (self.applied, self.indicators, self.transfers, self.payments, self.allocations, self.plans,
                      self.returns, self.funds):
             await rows.flush(conn)

@@ -24,6 +24,7 @@ from contracts.alert import AlertLevel, DeliveryChannel
 from contracts.types import RegionCode, region_prefix
 from services.notify import report, store
 from services.notify.reminders import DEFAULTS
+from services.notify.report_pdf import to_pdf as report_pdf_of
 from services.notify.routing import EVERY_GROUP, redact_url
 from services.runtime.auth import CurrentPrincipal, OptionalPrincipal, Principal, Role, require_roles
 from services.runtime.http import Health, Offset, limit_bodies
@@ -225,7 +226,7 @@ class ReportRef(_Utc):
 
 
 def create_app(engine: AsyncEngine, projection: Projection | None = None, settings: Settings | None = None,
-               ledger: httpx.AsyncClient | None = None) -> FastAPI:
+               ledger: httpx.AsyncClient | None = None, alerts: httpx.AsyncClient | None = None) -> FastAPI:
     app = FastAPI(
         title="fundwatch notify",
         description="预警信息推送：按“谁主管、谁负责”路由至业务组，收件箱与推送记录。",
@@ -234,6 +235,7 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
     app.state.engine = engine
     app.state.projection = projection
     app.state.ledger = ledger  # the ledger API, for the monthly report's spending figures
+    app.state.alerts = alerts  # the alerts API, for the report's alert counts and amounts
     if settings is not None:
         app.state.settings = settings
     limit_bodies(app, settings.max_body_bytes if settings else 1 << 20)
@@ -439,18 +441,20 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
         if body.group_code is not None:
             _may_act_for(principal, body.group_code)
         client: httpx.AsyncClient | None = request.app.state.ledger
-        if client is None:
-            raise HTTPException(503, "the ledger API is not configured for notify")
+        alerts: httpx.AsyncClient | None = request.app.state.alerts
+        if client is None or alerts is None:
+            raise HTTPException(503, "the ledger and alerts APIs are not configured for notify")
         month = dt.date.fromisoformat(f"{body.month}-01")
         try:
-            return await report.generate(engine, client, month, region, body.group_code, principal.user,
+            return await report.generate(engine, client, alerts, month, region, body.group_code, principal.user,
                                          headers={"Authorization": request.headers.get("authorization", "")})
-        except httpx.HTTPStatusError as exc:  # the ledger's own refusal (e.g. an unknown region) is the caller's
+        except httpx.HTTPStatusError as exc:  # the API's own refusal (e.g. an unknown region) is the caller's
             code = exc.response.status_code
+            api = "alerts" if exc.request.url.path == "/v1/transitions" else "ledger"
             raise HTTPException(code if 400 <= code < 500 else 502,
-                                f"the ledger API answered {code}: {exc.response.text[:300]}") from exc
+                                f"the {api} API answered {code}: {exc.response.text[:300]}") from exc
         except httpx.HTTPError as exc:
-            raise HTTPException(502, f"the ledger API did not answer: {exc}") from exc
+            raise HTTPException(502, f"the ledger or alerts API did not answer: {exc}") from exc
 
     @app.get("/v1/reports", response_model=list[ReportRef], summary="月度报告列表 (monthly reports)")
     async def reports(engine: EngineDep, principal: CurrentPrincipal) -> list[ReportRef]:
@@ -481,8 +485,17 @@ def create_app(engine: AsyncEngine, projection: Projection | None = None, settin
     async def report_html(engine: EngineDep, principal: CurrentPrincipal, report_id: ReportId) -> HTMLResponse:
         return HTMLResponse((await _report(engine, principal, report_id))["html"])
 
+    @app.get("/v1/reports/{report_id}/pdf", summary="报告 PDF（A4，含图表）", response_class=Response,
+             responses={200: {"content": {"application/pdf": {}}}})
+    async def report_pdf(engine: EngineDep, principal: CurrentPrincipal, report_id: ReportId) -> Response:
+        summary = json.loads((await _report(engine, principal, report_id))["summary"])
+        pdf = await asyncio.to_thread(report_pdf_of, summary)  # a few hundred ms of layout off the loop
+        return Response(pdf, media_type="application/pdf",
+                        headers={"content-disposition": f'attachment; filename="report-{report_id}.pdf"'})
+
     return documented(app, {
-        "POST /v1/reports": {"502": "the ledger API did not answer", "503": "the ledger API is not configured"},
+        "POST /v1/reports": {"502": "the ledger or alerts API did not answer",
+                             "503": "the ledger and alerts APIs are not configured"},
     })
 
 

@@ -43,8 +43,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         worker = DeliveryWorker(settings, engine, on_outcome=projection.wake_relay)
         ledger = httpx.AsyncClient(base_url=settings.url("ledger"), timeout=30)
         cleanup.push_async_callback(ledger.aclose)
-        reminders = ReminderWorker(settings, engine, on_event=projection.wake_relay, ledger=ledger)
-        app = create_app(engine, projection, settings, ledger)
+        alerts = httpx.AsyncClient(base_url=settings.url("alerts"), timeout=30)
+        cleanup.push_async_callback(alerts.aclose)
+        reminders = ReminderWorker(settings, engine, on_event=projection.wake_relay, ledger=ledger, alerts=alerts)
+        app = create_app(engine, projection, settings, ledger, alerts)
         app.state.audit = AuditSink(settings, producer, "notify")
         await serve(app, settings.host, settings.notify_port, [projection.run, worker.run, reminders.run], stop)
 

@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.alert import AlertLevel, AlertReminded, ReminderKind
 from contracts.envelope import make_event
 from contracts.topics import Family
-from contracts.types import region_prefix
 from services.notify import channels, report, store
 from services.notify.handlers import fan_out
+from services.notify.report_pdf import to_pdf
 from services.notify.routing import TREASURY, settings_targets, targets_for
 from services.runtime.auth import Role, issue_token
 from services.runtime.calendar import local_date, working_days_between
@@ -115,8 +115,9 @@ class ReminderWorker:
     its `alert.reminded` event (the alert's history, via the outbox) and its messages."""
 
     def __init__(self, settings: Settings, engine: AsyncEngine, on_event: Callable[[], None] | None = None,
-                 ledger: httpx.AsyncClient | None = None) -> None:
+                 ledger: httpx.AsyncClient | None = None, alerts: httpx.AsyncClient | None = None) -> None:
         self.ledger = ledger
+        self.alerts = alerts
         self.settings = settings
         self.engine = engine
         self.on_event = on_event or (lambda: None)
@@ -142,21 +143,24 @@ class ReminderWorker:
     async def monthly(self, today: dt.date) -> int:
         """On the first working day of a month: last month's reports, each group's and the
         treasury group's overall one, for every configured region (once; on demand by API too)."""
-        if self.ledger is None or today != report.first_working_day(today.year, today.month):
+        if self.ledger is None or self.alerts is None or today != report.first_working_day(today.year, today.month):
             return 0
         if self.settings.auth_secret is None:
-            log.warning("monthly reports need auth_secret (to read the ledger API); none made")
+            log.warning("monthly reports need auth_secret (to read the ledger and alerts APIs); none made")
             return 0
         month = report.previous_month(today)
+        start, end = report.month_bounds(month)
         made = 0
         for region in [r.strip() for r in self.settings.notify_report_regions.split(",") if r.strip()]:
-            token = issue_token(self.settings, "notify", region, roles=(Role.auditor,))
-            groups = await store.report_groups(self.engine, region_prefix(region))
+            headers = {"Authorization": f"Bearer {issue_token(self.settings, 'notify', region, roles=(Role.auditor,))}"}
+            # the groups whose alerts moved in the month, as the alerts API knows them
+            groups = sorted({t["group_code"] for t in await report.alert_transitions(
+                self.alerts, region, None, end, headers) if t["group_code"] and t["at"] >= start})
             for group in [None, *groups]:
                 if await store.report_exists(self.engine, report.report_id(month, region, group)):
                     continue
-                made_report = await report.generate(self.engine, self.ledger, month, region, group, "notify",
-                                                    headers={"Authorization": f"Bearer {token}"})
+                made_report = await report.generate(self.engine, self.ledger, self.alerts, month, region, group,
+                                                    "notify", headers=headers)
                 await self.mail_report(made_report, region, group or TREASURY)
                 made += 1
         return made
@@ -166,6 +170,7 @@ class ReminderWorker:
         row = await store.get_report(self.engine, made["report_id"])
         assert row is not None
         title = report.title_of(made)
+        pdf = base64.b64encode(await asyncio.to_thread(to_pdf, json.loads(row["summary"]))).decode()
         async with self.engine.begin() as conn:
             for t in await store.load_targets(conn):
                 if t.channel != "email" or t.group_code != group:
@@ -175,7 +180,9 @@ class ReminderWorker:
                         "html": row["html"],
                         "attachments": [{"filename": f"月度监控情况报告-{made['report_id']}.xlsx",
                                          "mime": report.XLSX,
-                                         "content_b64": base64.b64encode(row["xlsx"]).decode()}]}
+                                         "content_b64": base64.b64encode(row["xlsx"]).decode()},
+                                        {"filename": f"月度监控情况报告-{made['report_id']}.pdf",
+                                         "mime": "application/pdf", "content_b64": pdf}]}
                 await store.add_delivery(conn, {
                     "alert_id": f"report:{made['report_id']}"[:100], "transition_id": "report", "channel": "email",
                     "target_key": t.key, "group_code": group, "region": region, "target": t.target, "alerts": 0,

@@ -1,9 +1,10 @@
 """The monthly monitoring report (月度监控情况报告, seed 000 art. 21): each responsible group's
 to the treasury group, and the treasury group's overall one, for a month and a region.
 
-`summarise` is pure: alert transitions (as notify received them) and the ledger's spending
-figures in, the report's numbers out. `to_xlsx` and `to_html` render them (Chinese, with
-charts; the HTML prints on A4). `ledger_figures` reads the ledger API (I/O)."""
+`summarise` is pure: alert transitions (as the alerts API lists them, with the amounts their
+dispositions recovered or suspended) and the ledger's spending figures in, the report's numbers
+out. `to_xlsx` and `to_html` render them (Chinese, with charts; the HTML prints on A4).
+`alert_transitions` and `ledger_figures` read the alerts and ledger APIs (I/O)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Font
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.types import region_prefix
 from services.notify import store
 from services.notify.channels import LEVEL_ZH, TRANSITION_ZH
 from services.runtime.calendar import CST, add_working_days, is_working_day, working_days_between
@@ -58,9 +58,14 @@ def _amount(facts: Mapping[str, str]) -> Decimal:
         return Decimal(0)
 
 
+def _money(value: str | None) -> Decimal:
+    return Decimal(value) if value else Decimal(0)
+
+
 def summarise(month: dt.date, region: str, group: str | None, transitions: Iterable[Mapping[str, Any]],
               ledger: Mapping[str, Any], *, overdue_after: int = 5) -> dict[str, Any]:
-    """`transitions`: `alert.transitioned` data dicts with `region` added, any order. An alert
+    """`transitions`: the alerts API's `/v1/transitions` rows (`alert.transitioned` data with the
+    alert's region and the disposition's `amount_recovered` / `amount_suspended`), any order. An alert
     counts as overdue when it is open at month end and has been yellow or red for more than
     `overdue_after` working days (the escalation threshold), or its deadline (`due`) has passed."""
     start, end = month_bounds(month)
@@ -76,6 +81,11 @@ def summarise(month: dt.date, region: str, group: str | None, transitions: Itera
     disposed = Counter[str]()
     actions = Counter[str]()
     action_amounts: dict[str, Decimal] = defaultdict(Decimal)
+    # exact money the dispositions state, summed per rule and per group (seed 000 art. 21's 追回/暂停)
+    money_rule: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"recovered": Decimal(0),
+                                                                     "suspended": Decimal(0)})
+    money_group: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"recovered": Decimal(0),
+                                                                      "suspended": Decimal(0)})
     per_region = Counter[str]()
     open_by_level = Counter[str]()
     overdue: list[dict[str, Any]] = []
@@ -102,6 +112,11 @@ def summarise(month: dt.date, region: str, group: str | None, transitions: Itera
             for action in t.get("corrective_actions", []):
                 actions[action] += 1
                 action_amounts[action] += amount
+            recovered, suspended = _money(t.get("amount_recovered")), _money(t.get("amount_suspended"))
+            if recovered or suspended:
+                for cell in (money_rule[t["rule_id"]], money_group[t.get("group_code") or ""]):
+                    cell["recovered"] += recovered
+                    cell["suspended"] += suspended
         upto = [t for t in ts if t["at"] < end]
         if not upto or not upto[-1].get("open", True):
             continue
@@ -128,12 +143,34 @@ def summarise(month: dt.date, region: str, group: str | None, transitions: Itera
         "overdue": overdue,
         "dispositions": {"by_kind": dict(disposed),
                          "corrective_actions": {a: {"count": n, "amount": str(action_amounts[a])}
-                                                for a, n in sorted(actions.items())}},
+                                                for a, n in sorted(actions.items())},
+                         "recovered": str(sum((m["recovered"] for m in money_rule.values()), Decimal("0.00"))),
+                         "suspended": str(sum((m["suspended"] for m in money_rule.values()), Decimal("0.00"))),
+                         "by_rule": {k: {n: str(v) for n, v in m.items()} for k, m in sorted(money_rule.items())},
+                         "by_group": {k: {n: str(v) for n, v in m.items()} for k, m in sorted(money_group.items())}},
         "spending": ledger,
         "ranking": {"by_alerts_raised": [{"region": r, "raised": n} for r, n in
                                          sorted(per_region.items(), key=lambda kv: (-kv[1], kv[0]))],
                     "by_progress": sorted(ledger.get("regions", []), key=lambda r: r.get("rank") or 0)},
     }
+
+
+async def alert_transitions(client: httpx.AsyncClient, region: str, group: str | None, before: dt.datetime,
+                            headers: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every transition of the region's (and group's) alerts before `before`, from the alerts API,
+    page by page (it is the authority on alert state; notify's inbox only holds what was routed)."""
+    params: dict[str, Any] = {"region": region, "until": before.isoformat(), "limit": 1000}
+    if group:
+        params["group"] = group
+    out: list[dict[str, Any]] = []
+    while True:
+        page = (await client.get("/v1/transitions", params={**params, "offset": len(out)}, headers=dict(headers or {}))
+                ).raise_for_status().json()
+        for item in page["items"]:
+            item["at"] = dt.datetime.fromisoformat(item["at"].replace("Z", "+00:00"))
+        out.extend(page["items"])
+        if not page["items"] or len(out) >= page["total"]:
+            return out
 
 
 async def ledger_figures(client: httpx.AsyncClient, region: str,
@@ -186,10 +223,18 @@ def _tables(s: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]
         ("超期未办结", ["预警编号", "规则", "名称", "区划", "等级", "已历工作日", "对象"], [
             [o["alert_id"], o["rule_id"], o["title_zh"], o["region"], LEVEL_ZH.get(o["level"], o["level"]),
              o["working_days"], o["subject"]] for o in s["overdue"]]),
-        ("处理情况", ["处理结果/整改措施", "件数", "涉及金额（元）"], [
-            *([TRANSITION_ZH.get(k, k), n, ""] for k, n in sorted(s["dispositions"]["by_kind"].items())),
-            *([ACTION_ZH.get(a, a), v["count"], Decimal(v["amount"])]
+        ("处理情况", ["处理结果/整改措施", "件数", "涉及金额（元）", "追回/暂停金额（元）"], [
+            *([TRANSITION_ZH.get(k, k), n, "", ""] for k, n in sorted(s["dispositions"]["by_kind"].items())),
+            *([ACTION_ZH.get(a, a), v["count"], Decimal(v["amount"]),
+               Decimal(s["dispositions"]["recovered"]) if a == "recover" else
+               Decimal(s["dispositions"]["suspended"]) if a == "suspend" else ""]
               for a, v in s["dispositions"]["corrective_actions"].items())]),
+        ("追回与暂停拨付金额", ["按规则/业务组", "代码", "追回资金（元）", "暂停拨付（元）"], [
+            *(["规则", k, Decimal(m["recovered"]), Decimal(m["suspended"])]
+              for k, m in s["dispositions"]["by_rule"].items()),
+            *(["业务组", k or "（未指定）", Decimal(m["recovered"]), Decimal(m["suspended"])]
+              for k, m in s["dispositions"]["by_group"].items()),
+            ["合计", "", Decimal(s["dispositions"]["recovered"]), Decimal(s["dispositions"]["suspended"])]]),
         ("资金支出进度（按资金）",
          ["资金代码", "资金名称", "可用指标（元）", "已分配（元）", "已支付（元）", "支出进度"], [
             [f["fund_code"], f["fund_name"] or "", Decimal(f["available"]), Decimal(f["allocated"]),
@@ -286,11 +331,12 @@ def report_id(month: dt.date, region: str, group: str | None) -> str:
     return f"{month:%Y-%m}.{region}.{group or ALL_GROUPS}"
 
 
-async def generate(engine: AsyncEngine, ledger: httpx.AsyncClient, month: dt.date, region: str, group: str | None,
-                   user: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+async def generate(engine: AsyncEngine, ledger: httpx.AsyncClient, alerts: httpx.AsyncClient, month: dt.date,
+                   region: str, group: str | None, user: str, headers: Mapping[str, str] | None = None
+                   ) -> dict[str, Any]:
     """Compute, render and keep one report (a second generation replaces the first)."""
-    transitions = await store.transitions_for_report(engine, region_prefix=region_prefix(region), group=group,
-                                                     before=store.utcnow())
+    _start, end = month_bounds(month)
+    transitions = await alert_transitions(alerts, region, group, end, headers)
     summary = summarise(month, region, group, transitions, await ledger_figures(ledger, region, headers))
     rid = report_id(month, region, group)
     await store.save_report(engine, {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,6 +263,26 @@ async def due_deliveries(engine: AsyncEngine, now: dt.datetime, limit: int) -> l
         return [dict(r._mapping) for r in rows]
 
 
+async def due_by_target(engine: AsyncEngine, now: dt.datetime, per_target: int, busy: Collection[str],
+                        ) -> dict[str, list[dict[str, Any]]]:
+    """The due messages of each target not `busy`, at most `per_target` each, in due order: a
+    backlog of one target does not hide the others' messages (a plain LIMIT would)."""
+    c = deliveries.c
+    due = [c.status == PENDING, c.next_attempt_at <= now]
+    out: dict[str, list[dict[str, Any]]] = {}
+    async with engine.connect() as conn:
+        targets = await conn.execute(select(c.target_key, c.channel, c.target).where(*due).distinct())
+        for key, channel, target in targets:
+            lane = key or f"{channel}:{target}"
+            if lane in busy or lane in out:
+                continue
+            rows = await conn.execute(select(deliveries).where(*due, c.target_key == key, c.channel == channel,
+                                                               c.target == target)
+                                      .order_by(c.next_attempt_at, c.id).limit(per_target))
+            out[lane] = [dict(r._mapping) for r in rows]
+    return out
+
+
 async def claim(engine: AsyncEngine, row: dict[str, Any], lease_until: dt.datetime) -> bool:
     """Lease a due delivery (pushes its due time past the attempt) so that a second worker
     does not send it too; False when another worker got there first."""
@@ -274,6 +294,42 @@ async def claim(engine: AsyncEngine, row: dict[str, Any], lease_until: dt.dateti
             .values(next_attempt_at=lease_until, sent_at=utcnow())
         )
         return result.rowcount == 1
+
+
+async def claim_many(engine: AsyncEngine, rows: Sequence[dict[str, Any]], lease_until: dt.datetime
+                     ) -> list[dict[str, Any]]:
+    """`claim` for a lane's rows in one transaction (one commit, not one a message); the rows
+    another worker got first are left out."""
+    out = []
+    async with engine.begin() as conn:
+        for row in rows:
+            result = await conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row["id"], deliveries.c.status == PENDING,
+                       deliveries.c.next_attempt_at == row["next_attempt_at"])
+                .values(next_attempt_at=lease_until, sent_at=utcnow()))
+            if result.rowcount == 1:
+                out.append(row)
+    return out
+
+
+async def renew(engine: AsyncEngine, delivery_ids: Sequence[int], lease_until: dt.datetime) -> set[int]:
+    """A lane's claimed rows kept leased (still pending): the ids it still holds."""
+    async with engine.begin() as conn:
+        await conn.execute(update(deliveries).where(deliveries.c.id.in_(list(delivery_ids)),
+                                                    deliveries.c.status == PENDING)
+                           .values(next_attempt_at=lease_until))
+        rows = await conn.execute(select(deliveries.c.id).where(deliveries.c.id.in_(list(delivery_ids)),
+                                                                deliveries.c.status == PENDING))
+        return {r[0] for r in rows}
+
+
+async def release(engine: AsyncEngine, delivery_ids: Sequence[int], until: dt.datetime) -> None:
+    """Claimed rows not attempted (a robot's minute is full): due again at `until`, in their order."""
+    async with engine.begin() as conn:
+        await conn.execute(update(deliveries).where(deliveries.c.id.in_(list(delivery_ids)),
+                                                    deliveries.c.status == PENDING)
+                           .values(next_attempt_at=until, updated_at=utcnow()))
 
 
 async def record_attempt(
@@ -614,26 +670,6 @@ async def reminders_of(engine: AsyncEngine, alert_id: str) -> list[dict[str, Any
 # ---------------------------------------------------------------- monthly reports
 
 
-async def transitions_for_report(engine: AsyncEngine, *, region_prefix: str, group: str | None,
-                                 before: dt.datetime) -> list[dict[str, Any]]:
-    """Every alert transition received before `before` in the region (of the group, if given):
-    its `alert.transitioned` data with the region added, once per transition."""
-    conditions = [inbox.c.region.startswith(region_prefix, autoescape=True), inbox.c.received_at < before]
-    if group:
-        conditions.append(inbox.c.group_code == group)
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    async with engine.connect() as conn:
-        for r in await conn.execute(select(inbox.c.alert_id, inbox.c.transition_id, inbox.c.region, inbox.c.payload)
-                                    .where(*conditions)):
-            envelope = json.loads(r.payload)
-            if envelope.get("type") != "alert.transitioned":
-                continue
-            data = envelope["data"]
-            data["at"] = dt.datetime.fromisoformat(str(data["at"]).replace("Z", "+00:00"))
-            out[(r.alert_id, r.transition_id)] = {**data, "region": r.region}
-    return list(out.values())
-
-
 async def save_report(engine: AsyncEngine, row: dict[str, Any]) -> None:
     async with engine.begin() as conn:
         await conn.execute(delete(reports).where(reports.c.report_id == row["report_id"]))
@@ -662,8 +698,3 @@ async def list_reports(engine: AsyncEngine, *, region_prefix: str, groups: Seque
         return [dict(r._mapping) for r in await conn.execute(query)]
 
 
-async def report_groups(engine: AsyncEngine, region_prefix: str) -> list[str]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(select(inbox.c.group_code).distinct()
-                                  .where(inbox.c.region.startswith(region_prefix, autoescape=True)))
-        return sorted(r[0] for r in rows)

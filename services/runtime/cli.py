@@ -245,6 +245,62 @@ def _cmd_ledger(args: argparse.Namespace) -> int:
     return rebuild.run_verify(settings)
 
 
+REPORT_FORMATS = {".xlsx": "xlsx", ".pdf": "pdf", ".html": "html", ".json": ""}
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    """The monthly monitoring report through notify's API (what the console does), under the
+    caller's token: FUNDWATCH_TOKEN / --token, else one issued here like `fundwatch token`."""
+    import httpx
+
+    from services.runtime.auth import Role, issue_token
+
+    settings = get_settings()
+    token = args.token
+    if not token:
+        if settings.auth_secret is None:
+            print("no token: give --token (or FUNDWATCH_TOKEN), or set the auth secret to issue one", file=sys.stderr)
+            return 2
+        roles = (Role.member,) if args.group else (Role.treasury,)
+        token = issue_token(settings, args.user, args.region, (args.group,) if args.group else (), roles=roles)
+    base = args.url or settings.url("notify")
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
+        if args.report_command == "list":
+            r = client.get("/v1/reports")
+            if r.status_code != 200:
+                print(f"refused ({r.status_code}): {r.text[:500]}", file=sys.stderr)
+                return 1
+            for ref in r.json():
+                print(f"{ref['report_id']:<32} {ref['generated_at']}  {ref['generated_by']}")
+            return 0
+        suffix = os.path.splitext(args.out)[1].lower()
+        if suffix not in REPORT_FORMATS:
+            print(f"--out: {args.out} ends in none of {', '.join(REPORT_FORMATS)}", file=sys.stderr)
+            return 2
+        r = client.post("/v1/reports", json={"month": args.month, "region": args.region, "group_code": args.group})
+        if r.status_code != 201:
+            detail = r.json().get("detail") if r.headers.get("content-type", "").startswith("application/json") \
+                else r.text
+            print(f"refused ({r.status_code}): {detail}", file=sys.stderr)
+            return 1
+        made = r.json()
+        fmt = REPORT_FORMATS[suffix]
+        if fmt:
+            got = client.get(f"/v1/reports/{made['report_id']}/{fmt}")
+            if got.status_code != 200:
+                print(f"refused ({got.status_code}): {got.text[:500]}", file=sys.stderr)
+                return 1
+            body = got.content
+        else:
+            body = r.content
+    with open(args.out, "wb") as fh:
+        fh.write(body)
+    print(f"report {made['report_id']}: raised {made['raised']['total']}, closed {made['closed']['total']}, "
+          f"open at month end {made['open_at_end']['total']}, overdue {len(made['overdue'])}; wrote {args.out}")
+    return 0
+
+
 def _roles():
     from services.runtime.auth import Role
 
@@ -346,6 +402,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", required=True, help="the API key of your registered client")
     p.add_argument("--url", help="ingest's base URL (default: from the settings)")
     p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("report", help="the monthly monitoring report (月度监控情况报告) through notify's API")
+    rep = p.add_subparsers(dest="report_command", required=True)
+    make = rep.add_parser("make", help="make (or make again) a month's report and save it as .xlsx/.pdf/.html/.json")
+    q = make
+    q.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-05")
+    q.add_argument("--region", required=True, help="region code, e.g. 410000")
+    q.add_argument("--group", help="responsible group (业务组); omitted = the treasury group's overall report")
+    q.add_argument("--out", required=True, help="file to write; its suffix picks the format")
+    for q in (make, rep.add_parser("list", help="the reports in your scope")):
+        q.add_argument("--token", default=os.environ.get("FUNDWATCH_TOKEN"),
+                       help="your API token (default: FUNDWATCH_TOKEN, else one issued for --user of --region)")
+        q.add_argument("--user", default=os.environ.get("USER", "operator"), help="who the issued token is for")
+        q.add_argument("--url", help="notify's base URL (default: from the settings)")
+        q.set_defaults(func=_cmd_report)
+    rep.choices["list"].add_argument("--region", default="000000", help="scope of the issued token")
+    rep.choices["list"].add_argument("--group", help="group of the issued token")
 
     p = sub.add_parser("user", help="users of the access service")
     user = p.add_subparsers(dest="user_command", required=True)

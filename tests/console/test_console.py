@@ -113,7 +113,8 @@ def test_a_disposition_yellow_to_red_to_green_and_a_refusal(login, platform):
     page.check("input[value=recover]")
     page.fill("textarea[name=findings]", "追回资金")
     page.click("#disposition-form button[type=submit]")
-    expect(page.locator("#refusal")).to_contain_text("only a red")
+    expect(page.locator("#refusal")).to_contain_text("黄灯预警不能“整改纠正”：只有红灯预警可整改为绿灯")
+    expect(page.locator("#refusal")).to_contain_text("only a red")  # and the state machine's own words
 
     page.select_option("#action", "verify_violation")
     page.select_option("select[name=method]", "visit")
@@ -127,17 +128,20 @@ def test_a_disposition_yellow_to_red_to_green_and_a_refusal(login, platform):
     page.check("input[value=recover]")
     page.check("input[value=notice]")
     page.fill("textarea[name=findings]", "已追回资金并通报")
+    page.fill("input[name=amount_recovered]", "1,234.50")
     page.fill("textarea[name=attachments]", "oss://dispositions/处理单-001.pdf")
     page.click("#disposition-form button[type=submit]")
     until_level(page, "绿灯")
     expect(page.locator("#alert-status")).to_have_text("已办结")
     expect(page.locator("#timeline li").last).to_contain_text("纠正措施：收回资金、通报")
     expect(page.locator("#dispositions .ds-applied")).to_have_count(2)
+    expect(page.locator("#dispositions")).to_contain_text("收回 ¥1,234.50")
     shot(page, "alert-rectified")
     detail = api(platform, "alerts", f"/v1/alerts/{alert['alert_id']}")
     assert [t["kind"] for t in detail["history"]][-2:] == ["verified_violation", "rectified"]
     assert detail["history"][-1]["actor"] == "yewu" and detail["history"][-1]["attachments"] == [
         "oss://dispositions/处理单-001.pdf"]
+    assert [x["amount_recovered"] for x in detail["dispositions"]] == [None, "1234.50"]
 
     # the treasury group watches but does not file: no form, the reason said
     watcher = login("guoku")

@@ -215,6 +215,15 @@ async def test_settings_webhook_is_signed_with_the_derived_secret(engine, receiv
     assert len(hook.accepted) == 1 and hook.refused == []
 
 
+async def test_a_webhook_target_without_a_secret_is_signed_with_the_settings_one(engine, receivers) -> None:
+    settings = settings_for()
+    hook = receivers("webhook", secret=webhook_secret(settings))
+    await target(engine, "webhook", hook.url)  # no secret of its own (the API allows it)
+    await project(engine, settings, alert_event("410324"))
+    await drain(DeliveryWorker(settings, engine))
+    assert len(hook.accepted) == 1 and hook.refused == []
+
+
 async def test_final_failure_is_a_warning_and_resendable(engine, receivers, caplog) -> None:
     hook = receivers("webhook", secret="whsec_" + "A" * 32)  # not the sender's secret: every POST refused
     settings = settings_for(notify_max_attempts=2)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.alerts.api import alerts, attachments, dispositions, rules
+from services.alerts.api import alerts, attachments, dispositions, history, rules
 from services.runtime.http import limit_bodies
 from services.runtime.openapi import documented
 from services.runtime.projection import Projection
@@ -22,7 +22,7 @@ def create_app(engine: AsyncEngine, settings: Settings, projection: Projection |
     app.state.projection = projection
     limit_bodies(app, settings.max_body_bytes, settings.max_json_depth,
                  paths={r"/v1/alerts/[^/]+/attachments": attachments.MAX_BYTES + (64 << 10)})  # the file and its form
-    for module in (alerts, attachments, dispositions, rules):
+    for module in (alerts, attachments, dispositions, history, rules):
         app.include_router(module.router)
     return documented(app, {
         "POST /v1/alerts/{alert_id}/dispositions": {

@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from contracts.alert import AlertLevel
 from contracts.types import RegionCode, region_prefix
@@ -99,6 +99,21 @@ class DispositionOut(BaseModel):
     transition_id: str | None
     filed_at: dt.datetime
     decided_at: dt.datetime | None
+    amount_recovered: str | None = Field(None, description="追回资金（元）, as filed")
+    amount_suspended: str | None = Field(None, description="暂停拨付（元）, as filed")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _amounts(cls, row: Any) -> Any:
+        """The amounts live in the filed command (the row's `body`), not in columns of their own."""
+        if isinstance(row, dict) and "body" in row:
+            return {**row, **amounts_of(row["body"])}
+        return row
+
+
+def amounts_of(body: str | None) -> dict[str, str | None]:
+    filed = json.loads(body or "{}")
+    return {k: filed.get(k) for k in ("amount_recovered", "amount_suspended")}
 
 
 class AlertDetail(BaseModel):

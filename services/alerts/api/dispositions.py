@@ -39,6 +39,8 @@ class DispositionIn(BaseModel):
     attachments: list[str] = Field(default_factory=list, max_length=20,
                                    description="ids of files uploaded to the alert (POST …/attachments, ATT-…), "
                                                "or references to files archived elsewhere")
+    amount_recovered: str | None = Field(None, description="追回资金（元，如 \"1234.50\"），with recover")
+    amount_suspended: str | None = Field(None, description="暂停拨付（元），with suspend")
 
 
 class Accepted(BaseModel):
@@ -71,7 +73,9 @@ async def file_disposition(alert_id: str, body: Annotated[DispositionIn, Body()]
         command = DispositionFiled(disposition_id=disposition_id, alert_id=alert_id, action=body.action,
                                    actor=principal.user[:60], group_code=group, method=body.method,
                                    corrective_actions=body.corrective_actions, findings=body.findings,
-                                   attachments=body.attachments)
+                                   attachments=body.attachments,
+                                   # the wire's decimal strings, parsed (and refused) by the contract's Money
+                                   **body.model_dump(include={"amount_recovered", "amount_suspended"}))
     except ValidationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
                             exc.errors(include_url=False, include_context=False, include_input=False)) from exc

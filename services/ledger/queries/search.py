@@ -76,7 +76,10 @@ async def search(conn: AsyncConnection, query: str, region: str, *, limit: int =
     keywords = query.split()
     if not keywords:
         return Found([], [], [], [])
-    m = Matcher(query.strip(), keywords, await has_trigram(conn))
+    # a query of one or two characters (a surname, 高鹏) has no trigram: the index would hand every row
+    # back to recheck and similarity would be computed for each (1–3 s over 50,000 projects); it is
+    # matched as a substring by a plain scan (30 ms)
+    m = Matcher(query.strip(), keywords, len(query.strip()) >= 3 and await has_trigram(conn))
     if m.trigram:  # settings for this transaction only
         for name, value in (("pg_trgm.word_similarity_threshold", str(WORD_SIMILARITY)),
                             # the planner prices trigram matching of Chinese text far too low and
