@@ -1,4 +1,4 @@
-"""Every list downloads as XLSX (openpyxl, write-only: rows go out as the API's pages come in)
+"""Every list downloads as XLSX (`xlsx.py`: streamed, rows go out as the API's pages come in)
 or CSV (UTF-8 with BOM, so that Excel reads the Chinese), with Chinese headers."""
 
 from __future__ import annotations
@@ -6,15 +6,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import tempfile
+import re
 from collections.abc import AsyncIterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
 from fastapi.responses import StreamingResponse
-from openpyxl import Workbook
 
+from services.console import xlsx
 from services.console.text import SHANGHAI
 
 ALERT_COLUMNS = ["预警编号", "预警等级", "类别", "规则", "预警内容", "地区", "区划代码", "责任业务组", "专项资金",
@@ -25,7 +25,6 @@ REGION_COLUMNS = ["排名", "地区", "区划代码", "层级", "资金规模（
                   "未办结红灯", "未办结黄灯"]
 GROUP_COLUMNS = ["名称", "主管部门", "地区", "资金规模（元）", "已分配（元）", "已支付（元）", "支出进度", "指标数"]
 RULE_COLUMNS = ["规则编号", "类别", "规则名称", "默认等级", "依据", "已有配置数"]
-MONEY_FORMAT = "#,##0.00"
 
 
 def _cell(value: Any) -> Any:
@@ -59,20 +58,11 @@ async def stream(fmt: str, title: str, columns: list[str], rows: AsyncIterator[l
 
         return StreamingResponse(csv_body(), media_type="text/csv; charset=utf-8", headers=headers)
 
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title[:31].replace("/", "-"))
-    ws.append(columns)
-    async for row in rows:
-        ws.append([_cell(v) for v in row])
-    # write-only workbooks spill rows to a temporary file as they come: the list never sits in memory whole
-    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - closed by the generator below
-    wb.save(spool)
-    spool.seek(0)
-
-    def body():
-        with spool:
-            while chunk := spool.read(1 << 16):
-                yield chunk
-
-    return StreamingResponse(body(), headers=headers,
+    sheet = re.sub(r"[\[\]:*?/\\]", "-", title)[:31]
+    return StreamingResponse(xlsx.workbook(sheet, columns, _cells(rows)), headers=headers,
                              media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+async def _cells(rows: AsyncIterator[list[Any]]) -> AsyncIterator[list[Any]]:
+    async for row in rows:
+        yield [_cell(v) for v in row]
