@@ -112,7 +112,9 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     ("ingest", "POST", "/v1/clients/{client_id}/revoke"): only(200, "role sysadmin"),
     ("ingest", "GET", "/v1/templates"): PUBLIC,
     ("ingest", "GET", "/v1/templates/{name}"): lambda caller: 404,  # public; `name` here is payment.made, no template
-    ("ingest", "POST", "/v1/imports/{name}"): KEYS_ONLY,
+    # an upstream's key, or a signed-in treasury operator's or member's login (the console's 数据导入);
+    # `name` here is payment.made, no template
+    ("ingest", "POST", "/v1/imports/{name}"): only(404, *REGIONS, "role treasury", "role member"),
     ("ingest", "GET", "/v1/import-jobs"): KEYS_ONLY,
     ("ingest", "GET", "/v1/import-jobs/{job_id}"): KEYS_ONLY,
     ("ingest", "POST", "/v1/collections"): only(422, *TREASURERS, "other county", "role rule_admin"),  # no body: 422 once allowed
@@ -122,6 +124,8 @@ POLICY: dict[tuple[str, str, str], Callable[[str], int]] = {
     ("ingest", "GET", "/v1/deadletters"): only(200, "role sysadmin"),
     ("ingest", "GET", "/v1/deadletters/{letter_id}"): only(404, "role sysadmin"),  # none in the seeded world
     ("ingest", "POST", "/v1/deadletters/{letter_id}/replay"): only(404, "role sysadmin"),
+    # the stream monitor (console 实时监控): no broker in this world, so the allowed callers hear 503
+    ("ingest", "GET", "/v1/streams"): only(503, *REGIONS, "role treasury", "role auditor", "role sysadmin"),
     # ledger
     **{("ledger", "GET", p): READ_LIST for p in (
         "/v1/overview", "/v1/regions/tree", "/v1/views/regions", "/v1/views/groups", "/v1/views/departments",

@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
 
-from services.console import export, flows, geo, report_pages, routing_pages, text, users_pages
+from services.console import export, flows, geo, ops_pages, report_pages, routing_pages, text, users_pages
 from services.console.session import (
     Api,
     ApiError,
@@ -474,6 +474,8 @@ def create_app(settings: Settings) -> FastAPI:
             return await export.stream(format, "支付明细", export.PAYMENT_COLUMNS, _payment_rows(api(), user, params, n))
         data = await api().get(user, "ledger", "/v1/payments", **params, limit=50, offset=max(offset, 0))
         return page(request, "payments.html", user, names=n, payments=data, params=params, offset=offset)
+
+    ops_pages.register(app, page)  # 实时监控, 数据导入
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:

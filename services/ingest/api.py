@@ -5,6 +5,7 @@ is away. Each accepted event is stamped with its client (CloudEvents `authtype`/
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,7 +20,7 @@ from contracts.asyncapi import asyncapi
 from contracts.audit import ActorKind, Outcome
 from contracts.envelope import EVENT_TYPES, Envelope, event_schema, json_schemas
 from contracts.topics import INPUT_FAMILIES
-from services.ingest import bindings, clients_api, collections_api, deadletters_api, tables_api
+from services.ingest import bindings, clients_api, collections_api, deadletters_api, streams_api, tables_api
 from services.ingest.auth import authenticate
 from services.ingest.clients import Client, refusals
 from services.ingest.imports import Importer
@@ -100,6 +101,8 @@ def create_app(settings: Settings, engine: AsyncEngine | None = None) -> FastAPI
     app.include_router(deadletters_api.router)
     app.include_router(tables_api.router)
     app.include_router(collections_api.router)
+    app.include_router(streams_api.router)
+    app.state.started = time.monotonic()
 
     async def handle(rows: list, client: Client, request: Request) -> JSONResponse:
         if len(rows) > MAX_BATCH:

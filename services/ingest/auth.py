@@ -13,8 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.audit import ActorKind, Outcome
 from contracts.types import CENTRAL
 from services.ingest import store
-from services.ingest.clients import Client, check_key, key_id_of
+from services.ingest.clients import FAMILIES, Client, check_key, key_id_of
 from services.runtime import audit
+from services.runtime.auth import Role, TokenError, verify_token
+
+UPLOADERS = (Role.treasury, Role.member)
+"""Who uploads a filled table with a user's login (the console): 国库组 and 业务组, in their region."""
 
 
 class Refused(HTTPException):
@@ -57,3 +61,25 @@ async def authenticate(request: Request, engine: AsyncEngine) -> Client:
                            actor_kind=ActorKind.anonymous, outcome=Outcome.refused, region=region,
                            reason=str(refused.detail), target=request.url.path)
         raise
+
+
+async def authenticate_uploader(request: Request, engine: AsyncEngine) -> Client:
+    """A table upload's sender: an upstream client's API key, or a signed-in user's access token
+    (the console's 数据导入) — then the user of a role in `UPLOADERS`, scoped to the user's region,
+    stamped `authtype: user`, `authid: user:<name>`."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or credential.strip().count(".") != 2:
+        return await authenticate(request, engine)
+    try:
+        principal = verify_token(request.app.state.settings, credential.strip())
+    except TokenError as exc:
+        await audit.record(request, "auth.failed", actor="anonymous", actor_kind=ActorKind.anonymous,
+                           outcome=Outcome.refused, region=CENTRAL, reason=str(exc), target=request.url.path)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    if not principal.has_role(*UPLOADERS):
+        reason = f"this needs the role {' or '.join(r.value for r in UPLOADERS)}"
+        await audit.record(request, "auth.denied", actor=principal.user, actor_kind=ActorKind.user,
+                           outcome=Outcome.refused, region=principal.region, reason=reason, target=request.url.path)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, reason)
+    return Client(client_id=f"user:{principal.user}"[:64], name=principal.user, scope=principal.region,
+                  families=FAMILIES, created_at=dt.datetime.now(dt.UTC), created_by=principal.user, authtype="user")

@@ -38,6 +38,7 @@ class Client:
     created_by: str
     revoked_at: dt.datetime | None = None
     revoked_by: str | None = None
+    authtype: str = "api_key"  # CloudEvents Auth Context: "user" for a signed-in user's table upload
 
     @property
     def active(self) -> bool:

@@ -92,7 +92,7 @@ def check_record(record: Any, family: Family, client: Client, settings: Settings
 
 def stamp(event: Envelope, client: Client) -> Envelope:
     """The event with the source the platform authenticated (CloudEvents Auth Context)."""
-    return event.model_copy(update={"authtype": "api_key", "authid": client.client_id})
+    return event.model_copy(update={"authtype": client.authtype, "authid": client.client_id})
 
 
 async def judge(records: Sequence[Any], settings: Settings, engine: AsyncEngine,

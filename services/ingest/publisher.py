@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
@@ -12,6 +13,7 @@ from aiokafka.errors import KafkaError
 from contracts.envelope import Envelope
 from services.runtime.audit import AuditSink
 from services.runtime.kafka import make_producer
+from services.runtime.metrics import INGESTED
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ class Publisher:
         self.timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self.published: Counter[tuple[str, str]] = Counter()  # acknowledged events per (client, family): /v1/streams
 
     async def _ensure(self) -> AIOKafkaProducer:
         async with self._lock:
@@ -57,6 +60,10 @@ class Publisher:
         except (KafkaError, OSError, TimeoutError) as exc:
             await self._reset()
             raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}") from exc
+        counted = Counter((e.authid, e.family.value) for e in events if e.authid)  # upstream events, not audit
+        for (client, family), n in counted.items():
+            INGESTED.labels(client, family).inc(n)
+        self.published.update(counted)
 
     async def _reset(self) -> None:
         async with self._lock:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 
 from services.ingest import bindings, imports, store, tables
-from services.ingest.auth import authenticate
+from services.ingest.auth import authenticate, authenticate_uploader
 from services.runtime.audit import client_ip
 from services.runtime.http import BodyTooLarge
 
@@ -108,7 +108,7 @@ async def import_table(name: str, request: Request) -> JSONResponse:
     answer comes when the import is done; with `Prefer: respond-async` it is the job, at once."""
     app = request.app
     settings, engine = app.state.settings, app.state.engine
-    client = await authenticate(request, engine)
+    client = await authenticate_uploader(request, engine)  # an API key, or a user's login (console)
     template = _template(name)
     kind = bindings.media_type(request.headers.get("content-type"))
     if kind not in KINDS:

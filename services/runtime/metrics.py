@@ -51,6 +51,8 @@ CONSUMER_LAG = Gauge("fundwatch_consumer_lag", "records between the stored posit
 ALERTS = Counter("fundwatch_alerts_total", "alert transitions applied by the alerts read model",
                  ["rule", "level", "transition"])
 DELIVERIES = Counter("fundwatch_deliveries_total", "notification outcomes published", ["channel", "outcome"])
+INGESTED = Counter("fundwatch_ingest_events_total", "events ingest published (acknowledged), by upstream client "
+                   "and family", ["client", "family"])
 ACCEPTED = Counter("fundwatch_ingest_accepted_total", "events ingest accepted (202)", ["service"])
 REQUESTS = Histogram("fundwatch_http_request_duration_seconds", "HTTP request latency",
                      ["service", "method", "route", "status"],
