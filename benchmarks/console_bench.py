@@ -11,8 +11,8 @@ starts an embedded broker and the ledger, alerts, access and console services on
 (their own processes, as `make run`), signs up a treasury user of 河南省 and measures. Or against
 any running console: `console_bench.py --url http://127.0.0.1:8005 --user guoku --password P`.
 
-Exports are timed twice: to the first byte and to the last (XLSX is built before its first byte;
-CSV streams page by page, so its first byte is what the user waits for)."""
+Exports are timed twice: to the first byte and to the last (both XLSX and CSV stream page by page,
+so the first byte is what the user waits for before the download starts)."""
 
 from __future__ import annotations
 
