@@ -34,10 +34,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import rawlimit  # noqa: E402
 from contracts import parse_event  # noqa: E402
 from contracts.envelope import Envelope  # noqa: E402
 from contracts.topics import Family  # noqa: E402
-from benchmarks import rawlimit  # noqa: E402
 from services import demo  # noqa: E402
 from services.alerts.catalogue import CATALOGUE, WAITS_FOR  # noqa: E402
 from services.ledger import offline  # noqa: E402

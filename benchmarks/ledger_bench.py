@@ -44,33 +44,25 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiokafka import TopicPartition  # noqa: E402
+from aiokafka import TopicPartition
 
-from contracts import TOPICS, Family, parse_event  # noqa: E402
-from services import demo  # noqa: E402
-from services.ledger import schema  # noqa: E402
-from services.ledger.api import create_app  # noqa: E402
-from services.ledger.main import make_projection  # noqa: E402
-from services.ledger.rebuild import REPLAY_BATCH  # noqa: E402
-from services.ledger.recorder import Recorder, consumed  # noqa: E402
-from services.runtime.auth import issue_token  # noqa: E402
-from services.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
-from services.runtime.db import make_engine, migrate  # noqa: E402
-from services.runtime.kafka import ensure_topics, make_consumer, make_producer  # noqa: E402
-from services.runtime.service import tune_gc  # noqa: E402
-from services.runtime.settings import Settings  # noqa: E402
+from contracts import TOPICS, Family, parse_event
+from services import demo
+from services.ledger import schema
+from services.ledger.api import create_app
+from services.ledger.main import make_projection
+from services.ledger.rebuild import REPLAY_BATCH
+from services.ledger.recorder import Recorder, consumed
+from services.runtime.auth import issue_token
+from services.runtime.broker import EmbeddedBroker, free_port
+from services.runtime.db import make_engine, migrate, recreate_database
+from services.runtime.kafka import ensure_topics, make_consumer, make_producer
+from services.runtime.service import tune_gc
+from services.runtime.settings import Settings
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/fw_ledger_bench"
 
 
-async def recreate(url: str) -> None:
-    u = make_url(url)
-    admin = await asyncpg.connect(user=u.username, password=u.password, host=u.host, port=u.port, database="postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{u.database}"')
-    finally:
-        await admin.close()
 
 
 def parse_to_cache(payments: int, batch: int, pii_key: bytes, cache: Path) -> tuple[int, int, float]:
@@ -273,7 +265,7 @@ def main() -> None:
     if not args.skip_replay:
         modes.append(("replay (no derived stream, as rebuild)", replay_url, False, args.replay_batch))
     for label, url, publish, size in modes:
-        asyncio.run(recreate(url))
+        asyncio.run(recreate_database(url))
         n, wall, cpu = asyncio.run(project(url, cache, publish=publish, batch=size))
         results[label] = (n, wall, cpu)
         print(f"projection {label}: {n:,} events in {wall:.1f} s = {n / wall:,.0f} applied events/s "
@@ -296,7 +288,7 @@ def main() -> None:
 
     if args.broker_payments:
         url = make_url(live_url).set(database=make_url(live_url).database + "_broker").render_as_string(False)
-        asyncio.run(recreate(url))
+        asyncio.run(recreate_database(url))
         wanted, applied, elapsed = asyncio.run(through_broker(args.broker_payments, url))
         if wanted <= 0 or elapsed < 1:
             print(f"through the embedded broker: {args.broker_payments:,} payments fit in the first batches; "

@@ -39,26 +39,13 @@ from services.alerts.catalogue import CATALOGUE
 from services.ledger import schema
 from services.ledger.rebuild import REPLAY_BATCH
 from services.ledger.recorder import Recorder, consumed
-from services.runtime.db import is_sqlite, make_engine, migrate
+from services.runtime.db import is_sqlite, make_engine, migrate, recreate_database
 from services.runtime.service import tune_gc
 from services.runtime.settings import Settings
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/fw_1m"
 
 
-async def recreate(url: str) -> None:
-    if is_sqlite(url):
-        path = Path(make_url(url).database or "")
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)  # noqa: ASYNC240 - before anything runs
-        return
-    u = make_url(url)
-    admin = await asyncpg.connect(user=u.username, password=u.password, host=u.host, port=u.port, database="postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{u.database}"')
-    finally:
-        await admin.close()
 
 
 async def project(url: str, payments: int, pii_key: bytes, batch: int) -> tuple[int, int]:
@@ -177,7 +164,7 @@ def main() -> int:
     tune_gc()
     url = args.database_url
     if not args.alerts_only:
-        asyncio.run(recreate(url))
+        asyncio.run(recreate_database(url))
     for service in ("ledger", "alerts", "access"):
         migrate(url, service)
     if not args.alerts_only:

@@ -22,14 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.notify import store  # noqa: E402
-from services.notify.delivery import DeliveryWorker  # noqa: E402
-from services.notify.handlers import make_apply  # noqa: E402
-from services.runtime.db import make_engine, migrate_async  # noqa: E402
-from services.runtime.projection import Delivery  # noqa: E402
-from services.runtime.settings import Settings  # noqa: E402
-from tests.notify.builders import alert_event  # noqa: E402
-from tests.notify.receivers import HttpReceiver  # noqa: E402
+from services.notify import store
+from services.notify.delivery import DeliveryWorker
+from services.notify.handlers import make_apply
+from services.runtime.db import make_engine, migrate_async
+from services.runtime.projection import Delivery
+from services.runtime.settings import Settings
+from tests.notify.builders import alert_event
+from tests.notify.receivers import HttpReceiver
 
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -50,7 +50,7 @@ async def main(n: int, regions: int, rules: int) -> None:
     for r, name in ((hook, "webhook"), (am, "alertmanager"), (wecom, "wecom")):
         original = r.receive
 
-        def receive(request, original=original, name=name):  # noqa: ANN001, ANN202
+        def receive(request, original=original, name=name):
             status, answer = original(request)
             if status == 200 and answer.get("errcode", 0) == 0:
                 now = time.monotonic()

@@ -19,14 +19,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import rawlimit  # noqa: E402
-from services import demo  # noqa: E402
-from services.runtime.auth import issue_token  # noqa: E402
-from tests.clients import api_key  # noqa: E402
-from services.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
-from services.runtime.db import migrate  # noqa: E402
-from services.runtime.settings import Settings  # noqa: E402
-from tests.platform import ServiceProcess, wait_for  # noqa: E402
+from benchmarks import rawlimit
+from services import demo
+from services.runtime.auth import issue_token
+from services.runtime.broker import EmbeddedBroker, free_port
+from services.runtime.db import migrate
+from services.runtime.settings import Settings
+from tests.clients import api_key
+from tests.platform import ServiceProcess, wait_for
 
 
 def main() -> None:

@@ -64,7 +64,7 @@ from services.alerts.worker.app import Worker  # noqa: E402
 from services.alerts.worker.router import parse_fast  # noqa: E402
 from services.ledger import schema  # noqa: E402
 from services.ledger.recorder import Recorder, consumed  # noqa: E402
-from services.runtime.db import make_engine, migrate  # noqa: E402
+from services.runtime.db import make_engine, migrate, recreate_database  # noqa: E402
 from services.runtime.service import tune_gc  # noqa: E402
 from services.runtime.settings import Settings  # noqa: E402
 
@@ -128,17 +128,6 @@ def make_log(events: int, path: Path, pii_key: bytes, seed: int) -> tuple[int, f
 # ------------------------------------------------------------------ 2. the ledger
 
 
-async def recreate(url: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    admin = await asyncpg.connect(user=u.username, password=u.password, host=u.host, port=u.port, database="postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{u.database}"')
-    finally:
-        await admin.close()
 
 
 async def run_ledger(url: str, log: Path, out_path: Path, batch: int, topic_of) -> dict:
@@ -370,7 +359,7 @@ def main() -> int:
         if args.database_url:
             url = args.database_url
             if url.startswith("postgresql"):
-                asyncio.run(recreate(url))
+                asyncio.run(recreate_database(url))
         else:
             db = work / "ledger.db"
             db.unlink(missing_ok=True)

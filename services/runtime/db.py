@@ -58,3 +58,21 @@ def migrate(url: str, service: str) -> None:
 
 async def migrate_async(url: str, service: str) -> None:
     await asyncio.to_thread(migrate, url, service)
+
+
+async def recreate_database(url: str) -> None:
+    """An empty database at `url`: the SQLite file (and its WAL) removed, or the PostgreSQL database
+    dropped (its sessions ended) and created again. For benchmarks and loaders, never a service."""
+    u = make_url(url)
+    if is_sqlite(url):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{u.database or ''}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240 - before anything runs
+        return
+    import asyncpg
+
+    admin = await asyncpg.connect(user=u.username, password=u.password, host=u.host, port=u.port, database="postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{u.database}"')
+    finally:
+        await admin.close()
