@@ -244,7 +244,14 @@ class Router:
                     # not a full round: let records gather while the agent works off this one (group commit)
                     await self.wait_for_agent(time.time() + self.alerts.router_linger_s)
         finally:
-            await consumer.stop()
+            try:
+                await consumer.stop()
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                # aiokafka's fetcher can let its own cancellation out of stop(): the error being handled
+                # (LogMoved: the worker restarts) must stay the one that ends this task
 
     async def _route(self, records: list) -> None:
         now = time.time()
