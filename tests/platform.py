@@ -28,7 +28,7 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         env = settings_env(self.settings)
-        env["FUNDWATCH_LOG_LEVEL"] = "WARNING"
+        env["FUNDWATCH_LOG_LEVEL"] = os.environ.get("FUNDWATCH_TEST_LOG_LEVEL", "WARNING")  # INFO to debug a test
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.runtime.cli", "serve", self.name], cwd=ROOT, env=env,
             stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115

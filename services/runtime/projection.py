@@ -87,7 +87,9 @@ class _SeekToStored(ConsumerRebalanceListener):
         self.projection = projection
 
     async def on_partitions_revoked(self, revoked) -> None:
-        return None
+        # the batch being applied is stored first: the next assignment seeks past it, not to it again
+        async with self.projection.applying:
+            return None
 
     async def on_partitions_assigned(self, assigned) -> None:
         await self.projection.seek_to_stored(assigned)
@@ -128,6 +130,7 @@ class Projection:
         self.log_resets = 0
         self._reread: set[tuple[str, int]] = set()  # repositioned to the beginning, nothing stored since
         self._checked_at = 0.0
+        self.applying = asyncio.Lock()  # held from a batch's fetch until its offsets are stored
 
     def wake_relay(self) -> None:
         """Publish outbox rows now (for writers outside `apply`, e.g. a delivery worker)."""
@@ -137,15 +140,27 @@ class Projection:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(self.tracking))).all()
         stored = {(r.topic, r.partition): r.next_offset for r in rows}
+        fresh = []
         for tp in assigned:
             offset = stored.get((tp.topic, tp.partition))
             if offset is None or (tp.topic, tp.partition) in self._reread:
-                await self.consumer.seek_to_beginning(tp)
+                fresh.append(tp)
                 self.positions.pop((tp.topic, tp.partition), None)
             else:
                 self.consumer.seek(tp, offset)
                 self.positions[(tp.topic, tp.partition)] = offset
+        await self._seek_to_beginning(fresh)
         await self.check_log(list(assigned), stored)
+
+    async def _seek_to_beginning(self, tps: Sequence[TopicPartition]) -> None:
+        """Seek to each partition's first offset, looked up first. aiokafka's own `seek_to_beginning`
+        resets the position when its lookup answers, which may be after a fetch from the position the
+        assignment started at was already handed out: the same records came twice (measured: every
+        first start of the ledger read its first batch twice)."""
+        if not tps:
+            return
+        for tp, offset in (await self.consumer.beginning_offsets(list(tps))).items():
+            self.consumer.seek(tp, offset)
 
     async def check_log(self, assigned: Sequence[TopicPartition] | None = None,
                         stored: Mapping[tuple[str, int], int] | None = None) -> list[TopicPartition]:
@@ -160,10 +175,10 @@ class Projection:
         for tp, why in moved:
             log.warning("log moved under %s at %s[%d] (%s): reading it again from the beginning; events "
                         "applied before are recognised by id", self.group_id, tp.topic, tp.partition, why)
-            await self.consumer.seek_to_beginning(tp)
             self.positions.pop((tp.topic, tp.partition), None)
             self._reread.add((tp.topic, tp.partition))
             metrics.LOG_RESETS.labels(self.service, tp.topic).inc()
+        await self._seek_to_beginning([tp for tp, _ in moved])
         self.log_resets += len(moved)
         return [tp for tp, _ in moved]
 
@@ -175,10 +190,12 @@ class Projection:
             while not stop.is_set():
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_batch)
                 records = [r for msgs in batches.values() for r in msgs]
-                if asyncio.get_running_loop().time() - self._checked_at >= 2.0:
-                    await self.check_log()  # a reset broker shows as no records at a stale position, or none
+                async with self.applying:  # taken with no await since the fetch: a rebalance waits for it
+                    if asyncio.get_running_loop().time() - self._checked_at >= 2.0:
+                        await self.check_log()  # a reset broker shows as no records at a stale position, or none
+                    if records:
+                        await self._process(records)
                 if records:
-                    await self._process(records)
                     # Offsets live in the database; the broker copy is only for lag tooling.
                     try:
                         await self.consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in batches.items()})

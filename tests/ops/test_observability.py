@@ -45,11 +45,17 @@ def test_metrics_and_readiness_of_ingest_and_ledger(make_settings, sqlite_url, t
         assert r.status_code == 202
         topic = settings.topic("indicator")
 
-        def applied() -> float | None:
-            text = httpx.get(f"{settings.url('ledger')}/metrics", timeout=5).text
-            return _metric(text, "fundwatch_events_applied_total", service="ledger", topic=topic)
+        seen: list[str] = [""]
 
-        assert wait_for(lambda: applied() == 3.0 and applied(), 240, "3 applied in the ledger's metrics", ledger) == 3
+        def applied() -> float | None:
+            seen[0] = httpx.get(f"{settings.url('ledger')}/metrics", timeout=5).text
+            return _metric(seen[0], "fundwatch_events_applied_total", service="ledger", topic=topic)
+
+        try:
+            assert wait_for(lambda: applied() == 3.0 and applied(), 240, "3 applied in the ledger's metrics", ledger) == 3
+        except AssertionError as exc:
+            flow = [line for line in seen[0].splitlines() if line.startswith("fundwatch_")]
+            raise AssertionError(f"{exc}\nlast /metrics of the ledger:\n" + "\n".join(flow)) from None
         text = httpx.get(f"{settings.url('ledger')}/metrics", timeout=5).text
         assert _metric(text, "fundwatch_events_in_total", service="ledger", topic=topic) >= 3.0  # at least once
         lag = [line for line in text.splitlines() if line.startswith("fundwatch_consumer_lag{")
