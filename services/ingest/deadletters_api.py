@@ -99,7 +99,7 @@ async def replay_deadletter(letter_id: LetterId, request: Request, admin: Admin,
     except deadletters.NotReplayable as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except deadletters.Invalid as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(422, str(exc)) from exc
     except BrokerUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"event log unavailable, nothing replayed: {exc}",
                             headers={"Retry-After": "5"}) from exc

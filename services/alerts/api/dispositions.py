@@ -77,7 +77,7 @@ async def file_disposition(alert_id: str, body: Annotated[DispositionIn, Body()]
                                    # the wire's decimal strings, parsed (and refused) by the contract's Money
                                    **body.model_dump(include={"amount_recovered", "amount_suspended"}))
     except ValidationError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(422,
                             exc.errors(include_url=False, include_context=False, include_input=False)) from exc
     now = dt.datetime.now(dt.UTC)
     event = make_event("alert.disposition_filed", command, id=disposition_id, region=alert["region"], time=now,

@@ -120,7 +120,7 @@ async def configure(rule_id: str, body: Annotated[RuleConfigured, Body()],
                                                        f"an upper bureau configures its own region and those below it")
     problems = param_problems(CATALOGUE[rule_id], body.params, body.checkpoints)
     if problems:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [
+        raise HTTPException(422, [
             {"loc": ["body", "params" if not name.startswith("checkpoints") else "checkpoints", name],
              "msg": why, "type": "value_error"} for name, why in problems])
     configured = body.model_copy(update={"set_by": principal.user[:60]})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query
 
 from services.ledger.api.deps import Conn, CurrentPrincipal, Limit, Offset, RegionQ, YearQ, visible_or_404
 from services.ledger.api.models import (
@@ -190,7 +190,7 @@ async def journal(principal: CurrentPrincipal, conn: Conn, indicator_id: str, ac
     """The journal of one account of an indicator (optionally one project): every posting in order
     with the running balance, red-ink (红字) reversals included."""
     if account not in CHART:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown account {account}")
+        raise HTTPException(422, f"unknown account {account}")
     await _indicator(conn, principal, indicator_id)
     p, closing = await lists.journal(conn, indicator_id, account, project_code=project_code, limit=limit, offset=offset)
     return Journal(indicator_id=indicator_id, account=account, account_name=ACCOUNTS[account],
