@@ -256,7 +256,7 @@ class Replay:
             dirty = w.with_outbox(p, out.dirty, output)
             w.remember(p, dirty, out.dirty)
             self.messages += 1
-            self.state_bytes += sum(len(v) for v in dirty.values())
+            self.state_bytes += sum(len(v) for v in dirty.values() if v is not None)
             for r in output:
                 if r.topic == w.work_topic_name:
                     pending.append((r.partition, r.value))

@@ -20,7 +20,10 @@ Per-partition keys of the state:
     G<p>:track   what the state already holds (tracking, for an exactly-once effect)
     G<p>:out     the partition's last output (written by the worker, sent again after a crash)
 and the entities (`P:…`, `A:…`, `E:…`, `J:…`, `T:…`, `I:…`, `F:…`) and alerts (`L:…`) that hash
-to the partition."""
+to the partition, with the side keys an entity keeps beside it (`Q:I:<id>:<day>`: an indicator's
+postings waiting for the ledger's watermark, one key per day, so that an indicator that waits long
+is not decoded and written whole on every message). A key set to None is deleted (a tombstone on
+the state topic)."""
 
 from __future__ import annotations
 
@@ -51,7 +54,7 @@ from services.alerts.lifecycle import (
     on_disposition,
     on_finding,
 )
-from services.alerts.model import Fund
+from services.alerts.model import Fund, Posting
 from services.alerts.rules.registry import Rules
 
 log = logging.getLogger(__name__)
@@ -124,6 +127,8 @@ def state_type(state_key: str) -> Any:
         return _G_TYPES[name]
     if state_key.startswith("L:"):
         return AlertState
+    if state_key.startswith("Q:"):
+        return list[Posting]
     return ENTITIES[state_key[0]]
 
 
@@ -266,7 +271,7 @@ class Engine:
         # the facts are judged by the time as it stood before this message: its progress report says how far
         # the input is read *with* these facts, so it moves the clock only once they are in the state
         ctx = Ctx(rules, funds, lambda indicator_id: view.get(f"{g}ind:{indicator_id}"),
-                  Now(before.marks if before is not None else {}))
+                  Now(before.marks if before is not None else {}), state=view)
         queue: deque[f.Fact] = deque(facts)
 
         def drain() -> None:

@@ -4,10 +4,14 @@ posting the ledger publishes again — changes nothing (`Engine._unseen`, `Indic
 
 from __future__ import annotations
 
+import msgspec
+
 from services.alerts import facts as f
 from services.alerts.config import RuleConfigs
-from services.alerts.engine import Engine, partition_of
+from services.alerts.engine import Engine, PartitionClock, encode_state, partition_of
+from services.alerts.entities import Indicator
 from tests.alerts.builders import posting
+from tests.alerts.harness import Harness
 
 PARTITIONS = 4
 INDICATOR = "IND-410324-7"
@@ -32,7 +36,7 @@ def apply(e: Engine, store: dict, work: f.Work, offset: int | None = None):
 
 def waiting(store: dict) -> list[int]:
     """The journal sequences of the postings the indicator holds (not yet in time order: no ledger watermark)."""
-    return [p.seq for p in store[KEY].pending]
+    return [p.seq for day in store[KEY].pending_days for p in store[f"Q:{KEY}:{day}"]]
 
 
 def test_a_work_message_the_state_already_holds_is_skipped_whole():
@@ -79,3 +83,58 @@ def test_a_posting_published_again_is_taken_once():
     e, store = engine(), {}
     apply(e, store, f.Work(facts=[booked(1, 500), booked(2, 300), booked(1, 500)]))
     assert waiting(store) == [1, 2]
+
+
+# ------------------------------------------------------------------ postings waiting, one state key per day
+
+
+def test_waiting_postings_are_kept_per_day_beside_the_indicator():
+    """A posting waits for the ledger's watermark in its day's key (`Q:I:<id>:<day>`): an indicator with a
+    year of postings waiting is not read and written whole with each of them."""
+    e, store = engine(), {}
+    apply(e, store, f.Work(facts=[booked(1, 500)]))
+    alone = len(encode_state(store[KEY]))
+    late = [f.PostingBooked(key=KEY, posting=posting(seq, "payment.made", "2026-05-11", [("5201", "500201", 10)],
+                                                     indicator_id=INDICATOR, subject=f"ZF{seq}"))
+            for seq in range(2, 202)]
+    out = apply(e, store, f.Work(facts=late))
+    assert sorted(k for k in out.dirty if k.startswith("Q:")) == [f"Q:{KEY}:2026-05-11"]
+    assert store[KEY].pending_days == ["2026-05-10", "2026-05-11"]
+    assert sorted(waiting(store)) == list(range(1, 202))  # same time: in source event id order
+    assert len(encode_state(store[KEY])) - alone < 200  # a day and the 32 recent sequences, not 200 postings
+
+
+def test_settled_days_are_deleted_and_taken_in_time_order():
+    """Once the watermark passes them the postings are booked in the order they happened, across days, and
+    their day keys are deleted (None: a tombstone on the state topic)."""
+    h = Harness()
+    later = posting(3, "payment.made", "2026-03-02", [("5201", "500201", 30_000_00)], indicator_id=INDICATOR,
+                    subject="ZF3", at="2026-03-02T09:00:00+08:00")
+    earlier = posting(2, "indicator.allocated", "2026-02-10", [("500201", "5001", 100_000_00)],
+                      indicator_id=INDICATOR, subject="FP-2")
+    e = h.engine
+    p = partition_of(KEY, h.partitions)
+    first = e.process(p, h.store, f.Work(facts=[f.PostingBooked(key=KEY, posting=later),
+                                                f.PostingBooked(key=KEY, posting=earlier)]))
+    h.store.update(first.dirty)
+    assert h.store[KEY].pending_days == ["2026-02-10", "2026-03-02"] and h.store[KEY].pending_head == earlier.at_key
+    clock = f"G{p}:clock"
+    h.store[clock] = PartitionClock(marks={"ledger": "2026-03-03T00:00:00"})
+    out = e.process(p, h.store, f.Work(facts=[f.PostingBooked(key=KEY, posting=posting(
+        4, "payment.made", "2026-03-02", [("5201", "500201", 10)], indicator_id=INDICATOR, subject="ZF4"))]))
+    h.store.update(out.dirty)
+    assert {k: v for k, v in out.dirty.items() if k.startswith("Q:")} == {
+        f"Q:{KEY}:2026-02-10": None, f"Q:{KEY}:2026-03-02": None}
+    state = h.store[KEY]
+    assert (state.pending_days, state.pending_head) == ([], "")
+    assert state.last.seq == 4 and state.books["500201"] == 100_000_00 - 30_000_00 - 10  # allocated, then paid
+
+
+def test_a_state_from_before_the_day_keys_is_moved_to_them():
+    """An indicator written by an earlier version holds its waiting postings in `pending`: they move to the
+    day keys with its next fact, and nothing is lost or doubled."""
+    old = Indicator(ident=KEY, pending=[booked(1, 500).posting, booked(2, 300).posting])
+    store = {KEY: msgspec.msgpack.encode(old)}
+    e = engine()
+    apply(e, store, f.Work(facts=[booked(3, 100), booked(2, 300)]))
+    assert store[KEY].pending == [] and waiting(store) == [1, 2, 3]

@@ -42,6 +42,7 @@ class Ctx:
     imeta: Callable[[str], f.IndicatorKnown | None]
     now: Now
     derived: list[f.Fact] = field(default_factory=list)
+    state: Any = None  # the message's view of the state (`get`, `put`): for an entity's own side keys (`Q:`)
 
     def fund_of_indicator(self, indicator_id: str) -> Fund | None:
         meta = self.imeta(indicator_id)

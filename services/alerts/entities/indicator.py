@@ -57,7 +57,9 @@ class Indicator(Entity):
     region: str | None = None
     books: dict[str, int] = msgspec.field(default_factory=dict)  # natural-side balances (fen), in business order
     projects: dict[str, int] = msgspec.field(default_factory=dict)  # own-spending balance allocated per project
-    pending: list[Posting] = msgspec.field(default_factory=list)  # postings not yet in time order
+    pending_days: list[str] = msgspec.field(default_factory=list)  # UTC days with postings not yet in time order
+    pending_head: str = ""  # the first of them (its at_key; "": none)
+    pending: list[Posting] = msgspec.field(default_factory=list)  # before the day keys: moved to them when read
     settled: str = ""  # moment up to which the books are in time order
     seqs: list[int] = msgspec.field(default_factory=list)
     checkpoints: list[Checkpoint] = msgspec.field(default_factory=list)
@@ -110,14 +112,18 @@ class Indicator(Entity):
 
     def booked(self, key: str, fact: f.PostingBooked, ctx: Ctx) -> bool:
         post = fact.posting
-        if post.seq in self.seqs or any(p.seq == post.seq for p in self.pending):
+        self._adopt(ctx)
+        if post.seq in self.seqs:
             return False  # the same posting again
-        self.seqs = [*self.seqs[-RECENT_SEQS + 1:], post.seq]
-        self.region = self.region or post.region
         if post.at_key <= self.settled:
+            self.seqs = [*self.seqs[-RECENT_SEQS + 1:], post.seq]
+            self.region = self.region or post.region
             self._take(post, ctx)  # later than the ledger's lateness allows: taken as it comes
+        elif not self._wait(post, ctx):
+            return False  # the same posting again, still waiting
         else:
-            bisect.insort(self.pending, post, key=_order)  # after equal keys: as append + stable sort
+            self.seqs = [*self.seqs[-RECENT_SEQS + 1:], post.seq]
+            self.region = self.region or post.region
         self._settle(ctx)
         return True
 
@@ -130,12 +136,14 @@ class Indicator(Entity):
     # ------------------------------------------------------------------ time
 
     def on_time(self, key: str, ctx: Ctx) -> bool:
-        changed = self._settle(ctx)  # the books up to the watermark first: a deadline they complete is not missed
+        changed = self._adopt(ctx)
+        changed = self._settle(ctx) or changed  # the books up to the watermark first: a deadline they complete is not missed
         return super().on_time(key, ctx) or changed
 
     def wakeups(self) -> list[tuple[str, str]]:
         out = super().wakeups()
-        moments = [self.pending[0].at_key] if self.pending else []
+        head = self.pending[0].at_key if self.pending else self.pending_head
+        moments = [head] if head else []
         moments += [cp.moment for cp in self.checkpoints]
         if moments:
             out.append(("ledger", min(moments)))
@@ -149,7 +157,7 @@ class Indicator(Entity):
             return False
         changed = False
         while True:
-            post = self.pending[0] if self.pending and self.pending[0].at_key <= mark else None
+            post = self._first(ctx) if self.pending_head and self.pending_head <= mark else None
             cp = min(self.checkpoints, key=lambda c: (c.moment, c.rule), default=None)
             if cp is not None and cp.moment > mark:
                 cp = None
@@ -160,8 +168,7 @@ class Indicator(Entity):
                 self._checkpoint(cp, ctx)
             else:
                 assert post is not None
-                self.pending.pop(0)
-                following = self.pending[0] if self.pending else None
+                following = self._pop_first(ctx)
                 whole = following is None or following.source_event_id != post.source_event_id \
                     or following.at_key > mark
                 self._take(post, ctx, event_done=whole)
@@ -170,6 +177,58 @@ class Indicator(Entity):
             self.settled = mark
             changed = True
         return changed
+
+    # ------------------------------------------------------------------ postings waiting, one state key per day
+
+    def _day_key(self, day: str) -> str:
+        return f"Q:{self.ident}:{day}"
+
+    def _wait(self, post: Posting, ctx: Ctx) -> bool:
+        """Keep a posting until the ledger's watermark passes it; False: it is waiting already. Only the
+        day it happened on is read and written: a year of postings is not carried on every message."""
+        day = post.at_key[:10]
+        state_key = self._day_key(day)
+        waiting: list[Posting] = ctx.state.get(state_key) or []
+        if any(p.seq == post.seq for p in waiting):
+            return False
+        bisect.insort(waiting, post, key=_order)  # after equal keys: as append + stable sort
+        ctx.state.put(state_key, waiting)
+        if day not in self.pending_days:
+            bisect.insort(self.pending_days, day)
+        if not self.pending_head or post.at_key < self.pending_head:
+            self.pending_head = post.at_key
+        return True
+
+    def _first(self, ctx: Ctx) -> Posting | None:
+        while self.pending_days:
+            waiting = ctx.state.get(self._day_key(self.pending_days[0]))
+            if waiting:
+                return waiting[0]
+            self.pending_days.pop(0)
+        return None
+
+    def _pop_first(self, ctx: Ctx) -> Posting | None:
+        """Take the first waiting posting off; returns the one after it (None: no more)."""
+        state_key = self._day_key(self.pending_days[0])
+        waiting = ctx.state.get(state_key)
+        waiting.pop(0)
+        if waiting:
+            ctx.state.put(state_key, waiting)
+        else:
+            ctx.state.put(state_key, None)
+            self.pending_days.pop(0)
+        following = self._first(ctx)
+        self.pending_head = following.at_key if following is not None else ""
+        return following
+
+    def _adopt(self, ctx: Ctx) -> bool:
+        """A state written before postings waited in day keys: its list moves to them, once."""
+        if not self.pending:
+            return False
+        old, self.pending = self.pending, []
+        for post in old:
+            self._wait(post, ctx)
+        return True
 
     # ------------------------------------------------------------------ the books in business order
 

@@ -210,7 +210,7 @@ class Worker:
             self.counters["dead_lettered"] += 1
 
     @staticmethod
-    def with_outbox(p: int, dirty: dict[str, Any], records: list[Record]) -> dict[str, bytes]:
+    def with_outbox(p: int, dirty: dict[str, Any], records: list[Record]) -> dict[str, bytes | None]:
         """The state a message leaves, encoded and in the order it is written: the keys it changed, its output
         as `G<p>:out` (output and state go out together, in one round trip, and if the state lands
         but the output does not, `recover` sends the output again), and its tracking record last —
@@ -223,9 +223,9 @@ class Worker:
                                     for r in records]
         if track in dirty:
             ordered[track] = dirty[track]
-        return {key: encode_state(value) for key, value in ordered.items()}
+        return {key: encode_state(value) if value is not None else None for key, value in ordered.items()}
 
-    async def deliver(self, p: int, output: list[Record], dirty: dict[str, bytes]) -> None:
+    async def deliver(self, p: int, output: list[Record], dirty: dict[str, bytes | None]) -> None:
         """Send a message's output and its state (the outbox included) and wait for both. Alerts go
         through a producer of their own, uncompressed: any stock consumer reads the alert topic."""
         state = [Record(self.state_topic_name, value, key.encode(), p) for key, value in dirty.items()]
@@ -235,13 +235,17 @@ class Worker:
                                        send_and_wait(self.public_producer, alerts))
         self.sent(results[0])
         self.counters["state_writes"] += len(dirty)
-        self.counters["state_bytes"] += sum(len(r.value) for r in state)
+        self.counters["state_bytes"] += sum(len(r.value) for r in state if r.value is not None)
 
-    def remember(self, p: int, dirty: dict[str, bytes], decoded: dict[str, Any] | None = None) -> None:
+    def remember(self, p: int, dirty: dict[str, bytes | None], decoded: dict[str, Any] | None = None) -> None:
         """Take a message's changes into the store: the next message reads them. The partition's
         own keys (`G<p>:…`: clock, due index, routes, funds — few, large, read by every message)
-        are kept decoded when the values are at hand; entities and alerts as bytes."""
-        self.store.update(dirty)
+        are kept decoded when the values are at hand; entities and alerts as bytes; None deletes."""
+        for key, value in dirty.items():
+            if value is None:
+                self.store.pop(key, None)
+            else:
+                self.store[key] = value
         if decoded:
             self.store.update((k, v) for k, v in decoded.items() if k[0] == "G")
         self.keys_of[p].update(dirty)
