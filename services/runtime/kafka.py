@@ -137,7 +137,7 @@ class Record(NamedTuple):
     """One record to send: to `partition`, or (None) to the partition its key hashes to."""
 
     topic: str
-    value: bytes
+    value: bytes | None  # None: a tombstone (compacted topics)
     key: bytes | None = None
     partition: int | None = None
 

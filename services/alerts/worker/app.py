@@ -51,6 +51,7 @@ import gc
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -237,7 +238,7 @@ class Worker:
         self.counters["state_writes"] += len(dirty)
         self.counters["state_bytes"] += sum(len(r.value) for r in state if r.value is not None)
 
-    def remember(self, p: int, dirty: dict[str, bytes | None], decoded: dict[str, Any] | None = None) -> None:
+    def remember(self, p: int, dirty: Mapping[str, bytes | None], decoded: dict[str, Any] | None = None) -> None:
         """Take a message's changes into the store: the next message reads them. The partition's
         own keys (`G<p>:…`: clock, due index, routes, funds — few, large, read by every message)
         are kept decoded when the values are at hand; entities and alerts as bytes; None deletes."""
