@@ -110,6 +110,19 @@ def partition_of(family: Family, key: bytes) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % TOPICS[family].partitions
 
 
+class Progress:
+    """A line per million records, so that a long run says how far it is."""
+
+    def __init__(self, phase: str, every: int = 1_000_000) -> None:
+        self.phase, self.every, self.done, self.next = phase, every, 0, every
+
+    def step(self, records: int, seconds: float) -> None:
+        self.done += records
+        if self.done >= self.next:
+            self.next += self.every
+            print(f"  {self.phase}: {self.done:,} records in {seconds:.0f} s ({self.done / seconds:,.0f}/s)", flush=True)
+
+
 # ------------------------------------------------------------------ 0. the log
 
 
@@ -172,12 +185,14 @@ async def run_ledger(url: str, log: Path, out_path: Path, batch: int, topic_of) 
                 time=dt.datetime.now(dt.UTC), source="fundwatch/ledger").to_json()))
         n_batch += 1
 
+    progress = Progress("ledger")
     try:
         for chunk in chunks(log):
             for item in chunk:
                 pending.append(item)
                 if len(pending) >= batch:
                     await apply(pending)
+                    progress.step(len(pending), wall)
                     pending = []
         if pending:
             await apply(pending)
@@ -280,6 +295,7 @@ def run_alerts(settings: Settings, alerts: AlertsSettings, path: Path) -> tuple[
     wall = 1_800_000_000.0
     t, c = time.perf_counter(), cpu_s()
     records, n = [], 0
+    progress = Progress("alerts")
     for chunk in chunks(path):
         for item in chunk:
             records.append(item)
@@ -287,6 +303,7 @@ def run_alerts(settings: Settings, alerts: AlertsSettings, path: Path) -> tuple[
                 wall += round_s
                 replay.route(records, wall, remaining)
                 n += len(records)
+                progress.step(len(records), time.perf_counter() - t)
                 records = []
     if records:
         wall += round_s

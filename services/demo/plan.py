@@ -73,7 +73,9 @@ class Plan:
 
 
 def person_count(size: int) -> int:
-    return min(max(size // 2, 360), 300_000)
+    """Registered persons for `size` payments. Nobody gets one subsidy type twice (BEN-04), so the
+    registry bounds the subsidy payments: a province-year of 10M events needs about 2.4M persons."""
+    return min(max(size // 2, 360), 2_500_000)
 
 
 def case_count(size: int) -> int:

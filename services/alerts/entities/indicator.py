@@ -3,8 +3,9 @@
 
 The ledger books events in the order it receives them, and upstream systems deliver separately:
 a payment may reach it before the allocation it draws on. The indicator therefore keeps its own
-view of the books in the order the events *happened*: each posting waits (`pending`) until the
-ledger's watermark says every posting up to its time has arrived, then the postings and the
+view of the books in the order the events *happened*: each posting waits until the ledger's
+watermark says every posting up to its time has arrived — in a state key of its own per day
+(`Q:I:<id>:<day>`), beside the indicator: a replay holds the postings of months — then the postings and the
 checkpoints (PRG-01/02/03/05) are taken in time order. A payment is judged against the balance
 it met then (USE-01, for the indicator and for the project's share of it), an allocation against
 the pending balance then (ALC-02), a checkpoint against the books as they stood on its day."""
