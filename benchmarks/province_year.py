@@ -230,6 +230,7 @@ class Replay:
         self.work_bytes = 0
         self.state_bytes = 0
         self.alert_bytes = 0
+        self.agent_cpu = 0.0  # of the CPU: the agent's share (the rest is the router's: parse, facts, rounds)
 
     def route(self, records: list, wall: float, remaining: dict[str, int]) -> None:
         """One router round: parse, facts, progress; one encoded work message per partition."""
@@ -256,8 +257,12 @@ class Replay:
 
     def deliver(self, messages: dict[int, f.Work], wall: float) -> None:
         """The agent: each message at the next offset of its work partition, forwards behind it."""
-        w = self.worker
-        pending = deque((p, f.encode(work)) for p, work in messages.items())
+        encoded = [(p, f.encode(work)) for p, work in messages.items()]  # by the router
+        c = cpu_s()
+        self._deliver(deque(encoded), self.worker)
+        self.agent_cpu += cpu_s() - c
+
+    def _deliver(self, pending: deque, w: Worker) -> None:
         while pending:
             p, raw = pending.popleft()
             self.work_bytes += len(raw)
@@ -403,6 +408,11 @@ def main() -> int:
           f"{len(replay.worker.store):,} state keys", flush=True)
     print(f"  of which the end of the input (everything the watermarks had not decided yet): {a['end_wall']:.1f} s, "
           f"CPU {a['end_cpu']:.1f} s; watermarks before it: {a['marks']}", flush=True)
+    agent, router = replay.agent_cpu, a["cpu"] - replay.agent_cpu
+    pace = n_log / max(agent, router)
+    print(f"  CPU: router {router / n_log * 1e6:.0f} µs/input event (parse, facts, rounds, work messages "
+          f"encoded), agent {agent / n_log * 1e6:.0f} µs (work decoded, engine, state and output encoded); "
+          f"one worker deployed (router and agent each on a core) at these costs: {pace:,.0f} events/s", flush=True)
     print(f"  {replay.transitions:,} transitions, {sum(replay.raised.values()):,} alerts raised "
           f"({len(replay.raised)} rules); digest {replay.digest.hexdigest()[:16]}", flush=True)
     if limit:
@@ -423,6 +433,9 @@ def main() -> int:
               flush=True)
         if limit:
             print(f"  {limit.of(n_log / both, 'end to end as services')}", flush=True)
+        cores = os.cpu_count() or 1
+        print(f"  on this machine's {cores} cores, the CPU of every stage shared perfectly: at best "
+              f"{n_log / cpu * cores:,.0f} events/s, 10M in {cpu * scale / cores / 60:.1f} min", flush=True)
     print(f"peak memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB",
           flush=True)
     if not args.work_dir:
