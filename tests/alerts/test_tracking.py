@@ -138,3 +138,10 @@ def test_a_state_from_before_the_day_keys_is_moved_to_them():
     e = engine()
     apply(e, store, f.Work(facts=[booked(3, 100), booked(2, 300)]))
     assert store[KEY].pending == [] and waiting(store) == [1, 2, 3]
+
+
+def test_a_state_from_before_the_day_keys_is_moved_even_by_a_repeat():
+    old = Indicator(ident=KEY, pending=[booked(1, 500).posting], seqs=[1])
+    store = {KEY: msgspec.msgpack.encode(old)}
+    apply(engine(), store, f.Work(facts=[booked(1, 500)]))  # known already: only the move is written
+    assert store[KEY].pending == [] and waiting(store) == [1]

@@ -113,15 +113,15 @@ class Indicator(Entity):
 
     def booked(self, key: str, fact: f.PostingBooked, ctx: Ctx) -> bool:
         post = fact.posting
-        self._adopt(ctx)
+        adopted = self._adopt(ctx)
         if post.seq in self.seqs:
-            return False  # the same posting again
+            return adopted  # the same posting again
         if post.at_key <= self.settled:
             self.seqs = [*self.seqs[-RECENT_SEQS + 1:], post.seq]
             self.region = self.region or post.region
             self._take(post, ctx)  # later than the ledger's lateness allows: taken as it comes
         elif not self._wait(post, ctx):
-            return False  # the same posting again, still waiting
+            return adopted  # the same posting again, still waiting
         else:
             self.seqs = [*self.seqs[-RECENT_SEQS + 1:], post.seq]
             self.region = self.region or post.region
