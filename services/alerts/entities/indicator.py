@@ -116,15 +116,13 @@ class Indicator(Entity):
         adopted = self._adopt(ctx)
         if post.seq in self.seqs:
             return adopted  # the same posting again
-        if post.at_key <= self.settled:
-            self.seqs = [*self.seqs[-RECENT_SEQS + 1:], post.seq]
-            self.region = self.region or post.region
-            self._take(post, ctx)  # later than the ledger's lateness allows: taken as it comes
-        elif not self._wait(post, ctx):
+        late = post.at_key <= self.settled  # later than the ledger's lateness allows: taken as it comes
+        if not late and not self._wait(post, ctx):
             return adopted  # the same posting again, still waiting
-        else:
-            self.seqs = [*self.seqs[-RECENT_SEQS + 1:], post.seq]
-            self.region = self.region or post.region
+        self.seqs = [*self.seqs[-RECENT_SEQS + 1:], post.seq]
+        self.region = self.region or post.region
+        if late:
+            self._take(post, ctx)
         self._settle(ctx)
         return True
 
